@@ -1,0 +1,234 @@
+"""Extractive answers: pick the sentences that answer the question and cite the exact lines they stand on.
+
+Every sentence of the retrieved chunks is scored on three things: its embedding against the question's, the
+question's content words it contains, and the question's names (the subject) found in the sentence or in the
+lines around it. The best one to three sentences become the answer; below `min_support` the answer abstains and
+lists the closest passages instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.chunking import Sentence, line_sentences
+from rag.embedding import Embedder
+from rag.schema import Answer, Article, Citation, Hit
+from rag.terms import STOPWORDS, contains_phrase, names, term_set, terms, words
+
+# How many reporting lines either side of a sentence may name the question's subject for it.
+CONTEXT_LINES = 2
+# Weights of the parts of a sentence's score (they sum to 1).
+W_DENSE, W_TERMS, W_NAMES = 0.40, 0.40, 0.20
+# Credit for a question word or name found only in the lines around a sentence rather than in it.
+NEAR_TERM, NEAR_NAME = 0.3, 0.7
+# A further sentence joins the answer only when it scores nearly as well as the best one.
+FOLLOW_RATIO = 0.9
+ABSTAIN_PASSAGES = 3
+
+
+@dataclass
+class Candidate:
+    article: Article
+    sentence: Sentence
+    hit_rank: int
+    dense: float = 0.0
+    term_score: float = 0.0
+    name_score: float = 1.0
+    score: float = 0.0
+    terms: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class QuestionParts:
+    """The question's subject (its names) and what it asks about them (the other content words)."""
+
+    text: str
+    terms: list[str]
+    names: list[str]
+
+    @classmethod
+    def parse(cls, question: str) -> QuestionParts:
+        subject = names(question)
+        name_terms = {t for name in subject for t in terms(name)}
+        asked = [t for t in dict.fromkeys(terms(question)) if t not in name_terms]
+        # A question that is all subject ("Who is Mark Esper?") is matched on the subject's words.
+        return cls(question, asked or list(dict.fromkeys(terms(question))), subject)
+
+
+class ExtractiveAnswerer:
+    """Composes a short answer from retrieved chunks; every sentence carries its line citation."""
+
+    def __init__(self, embedder: Embedder, min_support: float = 0.45, max_sentences: int = 3):
+        if not 1 <= max_sentences <= 3:
+            raise ValueError("max_sentences must be 1, 2 or 3")
+        self.embedder = embedder
+        self.min_support = min_support
+        self.max_sentences = max_sentences
+
+    def candidates(self, hits: list[Hit]) -> list[Candidate]:
+        seen: set[tuple[str, int, int]] = set()
+        found = []
+        for hit in hits:
+            lines = range(hit.chunk.line_start, hit.chunk.line_end + 1)
+            for sentence in line_sentences(hit.article, lines):
+                key = (hit.article.id, sentence.line, sentence.start)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append(Candidate(hit.article, sentence, hit.rank, terms=term_set(sentence.text)))
+        return found
+
+    def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[Candidate]) -> None:
+        if not candidates:
+            return
+        vectors = self.embedder.embed([c.sentence.text for c in candidates])
+        dense = vectors @ np.asarray(query_vector, dtype=np.float32)
+        weights = _term_weights(question.terms, candidates)
+        total_weight = sum(weights.values()) or 1.0
+        context_cache: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
+        for candidate, similarity in zip(candidates, dense, strict=True):
+            context_text, context_terms = _context(candidate, context_cache)
+            sentence_lower = candidate.sentence.text.lower()
+            own = sum(w for t, w in weights.items() if t in candidate.terms)
+            near = sum(w for t, w in weights.items() if t not in candidate.terms and t in context_terms)
+            candidate.dense = float(similarity)
+            candidate.term_score = (own + NEAR_TERM * near) / total_weight if weights else 1.0
+            candidate.name_score = _name_score(question.names, sentence_lower, context_text)
+            candidate.score = (
+                W_DENSE * max(candidate.dense, 0.0) + W_TERMS * candidate.term_score + W_NAMES * candidate.name_score
+            )
+
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+        parts = QuestionParts.parse(question)
+        candidates = self.candidates(hits)
+        self.score(parts, query_vector, candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        if not ranked or not self.supported(ranked[0], parts):
+            return self._abstain(question, hits, ranked)
+        chosen = [ranked[0]]
+        for candidate in ranked[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if candidate.score < FOLLOW_RATIO * ranked[0].score or not self.supported(candidate, parts):
+                break
+            if any(_redundant(candidate, c) for c in chosen):
+                continue
+            chosen.append(candidate)
+        citations: list[Citation] = []
+        pieces = []
+        for candidate in chosen:
+            n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
+            pieces.append(f"{candidate.sentence.text} [{n}]")
+        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations)
+
+    def supported(self, candidate: Candidate, parts: QuestionParts) -> bool:
+        """Enough evidence that this sentence answers the question, not just shares its topic."""
+        if parts.names and candidate.name_score < 0.5:
+            return False
+        return candidate.score >= self.min_support
+
+    def _abstain(self, question: str, hits: list[Hit], ranked: list[Candidate]) -> Answer:
+        citations: list[Citation] = []
+        used_hits: set[int] = set()
+        for candidate in ranked:
+            if len(citations) >= ABSTAIN_PASSAGES:
+                break
+            if candidate.hit_rank in used_hits:
+                continue
+            used_hits.add(candidate.hit_rank)
+            _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
+        if not citations:
+            for hit in hits[:ABSTAIN_PASSAGES]:
+                _cite(citations, hit.article, hit.chunk.line_start, hit.chunk.line_end)
+        text = f"The indexed articles do not say {_as_clause(question)}."
+        if citations:
+            markers = ", ".join(f"[{c.n}]" for c in citations)
+            text += f" The closest passages are {markers}."
+        return Answer(question=question, answer=text, abstained=True, citations=citations)
+
+
+def _term_weights(question_terms: list[str], candidates: list[Candidate]) -> dict[str, float]:
+    """Rarer terms among the candidates weigh more: a word every sentence shares tells little."""
+    if not question_terms:
+        return {}
+    total = len(candidates)
+    weights = {}
+    for term in question_terms:
+        df = sum(1 for c in candidates if term in c.terms)
+        weights[term] = float(np.log(1.0 + (total + 1) / (df + 0.5)))
+    return weights
+
+
+def _context(candidate: Candidate, cache: dict) -> tuple[str, frozenset[str]]:
+    """The title and the reporting lines around the sentence, where its subject is often named."""
+    key = (candidate.article.id, candidate.sentence.line)
+    if key not in cache:
+        article = candidate.article
+        lines = article.lines
+        furniture = set(article.furniture)
+        reporting = [n for n in range(1, len(lines) + 1) if lines[n - 1].strip() and n not in furniture]
+        position = reporting.index(candidate.sentence.line) if candidate.sentence.line in reporting else 0
+        around = reporting[max(0, position - CONTEXT_LINES) : position + CONTEXT_LINES + 1]
+        text = "\n".join([article.title, *(lines[n - 1] for n in around)]).lower()
+        cache[key] = (text, term_set(text))
+    return cache[key]
+
+
+def _name_score(question_names: list[str], sentence_lower: str, context_lower: str) -> float:
+    """Share of the question's names found: in the sentence fully, nearby nearly as well, word by word less."""
+    if not question_names:
+        return 1.0
+    total = 0.0
+    for name in question_names:
+        if contains_phrase(sentence_lower, name):
+            total += 1.0
+        elif contains_phrase(context_lower, name):
+            total += NEAR_NAME
+        else:
+            parts = [w for w in words(name) if w not in STOPWORDS]
+            if parts:
+                found = sum(1 for w in parts if contains_phrase(sentence_lower, w) or contains_phrase(context_lower, w))
+                total += 0.4 * found / len(parts)
+    return total / len(question_names)
+
+
+def _redundant(a: Candidate, b: Candidate) -> bool:
+    if a.article.id == b.article.id and a.sentence.line == b.sentence.line and a.sentence.start == b.sentence.start:
+        return True
+    union = a.terms | b.terms
+    return bool(union) and len(a.terms & b.terms) / len(union) > 0.6
+
+
+def _cite(citations: list[Citation], article: Article, line_start: int, line_end: int) -> int:
+    for citation in citations:
+        if (citation.article_id, citation.line_start, citation.line_end) == (article.id, line_start, line_end):
+            return citation.n
+    n = len(citations) + 1
+    citations.append(
+        Citation(
+            n=n,
+            source=article.source,
+            title=article.title,
+            published=article.published,
+            line_start=line_start,
+            line_end=line_end,
+            quote=article.quote(line_start, line_end),
+            url=article.url,
+            article_id=article.id,
+        )
+    )
+    return n
+
+
+_WH = re.compile(r"^(who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
+
+
+def _as_clause(question: str) -> str:
+    """'Who won the 2020 Super Bowl?' -> 'who won the 2020 Super Bowl'; other questions are quoted."""
+    text = " ".join(question.split()).rstrip(" ?.!")
+    if _WH.match(text):
+        return text[0].lower() + text[1:]
+    return f"“{text}”"

@@ -1,0 +1,101 @@
+"""The Python API that the CLI, the UI and evaluation share: `Citeline(settings).index(paths)` and `.ask(q)`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rag.answering import ExtractiveAnswerer
+from rag.embedding import Embedder
+from rag.errors import BadQuestionError, IndexMissingError
+from rag.indexing import Indexer, IndexReport
+from rag.retrieval import Retriever
+from rag.schema import Answer
+from rag.settings import Settings
+from rag.store import IndexReader, open_index, read_manifest
+
+
+class Citeline:
+    """Index articles and answer questions with cited lines. Heavy parts load once, on first need."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
+        self.settings = settings or Settings.from_env()
+        self.embedder = embedder or Embedder(self.settings.embedder, self.settings.device, self.settings.batch_size)
+        self._reader: IndexReader | None = None
+        self._generation: int | None = None
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.settings.index_dir)
+
+    def has_index(self) -> bool:
+        return read_manifest(self.index_dir) is not None
+
+    def warm_up(self) -> None:
+        self.embedder.warm_up()
+        self.reader()
+
+    def index(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        prune: bool = False,
+        rebuild: bool = False,
+        progress: bool = True,
+        log: Callable[[str], None] | None = None,
+    ) -> IndexReport:
+        report = Indexer(self.settings, self.embedder).index(paths, prune=prune, rebuild=rebuild, progress=progress,
+                                                             log=log)
+        if report.written:
+            self.close()
+        return report
+
+    def reader(self) -> IndexReader:
+        """The index generation in force; reopened when a build has committed a newer one."""
+        manifest = read_manifest(self.index_dir)
+        if manifest is None:
+            raise IndexMissingError(f"there is no index in {self.index_dir}; build one with `rag index PATH...`")
+        if self._reader is None or self._generation != manifest.generation:
+            self.close()
+            self._reader = open_index(self.index_dir, self.embedder.name)
+            self._generation = self._reader.manifest.generation
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+        self._generation = None
+
+    def check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise BadQuestionError("the question is empty; ask something, e.g. rag ask \"Who was killed at Camp Taji?\"")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise BadQuestionError(
+                f"the question is {len(question):,} characters long; the limit is {limit:,} (CITELINE_MAX_QUESTION_CHARS)"
+            )
+        return " ".join(question.split())
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        question = self.check_question(question)
+        k = k or self.settings.top_k
+        if k < 1:
+            raise BadQuestionError("k must be at least 1")
+        reader = self.reader()
+        self.embedder.warm_up()  # loading the model is start-up, not answering
+        started = time.perf_counter()
+        retriever = Retriever(reader, self.embedder)
+        query_vector = self.embedder.embed_query(question)
+        hits = retriever.retrieve(question, k, query_vector=query_vector)
+        retrieved = time.perf_counter()
+        answerer = ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
+        answer = answerer.answer(question, hits, query_vector)
+        done = time.perf_counter()
+        answer.timings_ms = {
+            "retrieve": round((retrieved - started) * 1000, 2),
+            "answer": round((done - retrieved) * 1000, 2),
+            "total": round((done - started) * 1000, 2),
+        }
+        return answer

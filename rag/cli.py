@@ -1,0 +1,195 @@
+"""The `rag` command: index articles, ask questions, list and show what is indexed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag import __version__
+from rag.errors import CitelineError
+
+EXAMPLE_QUESTION = "Who was killed at Camp Taji?"
+
+
+def _settings_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also CITELINE_<NAME> environment variables)")
+    group.add_argument("--index-dir", type=Path, help="where the index lives (default: index/)")
+    group.add_argument("--embedder", help="the bundled all-MiniLM-L6-v2 (default) or a local model folder")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = _settings_parent()
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Citeline: ask questions of your news articles; every answer cites the lines it came from.",
+        epilog=f'Start with: rag index seeds/  then  rag ask "{EXAMPLE_QUESTION}"',
+    )
+    parser.add_argument("--version", action="version", version=f"citeline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index", parents=[settings], help="add articles (files or folders) to the index",
+        description="Index .txt, .md, .html and .jsonl(.gz) files, and folders of them. Files that did not change"
+        " since the last run are not embedded again.",
+    )
+    index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
+    index.add_argument("--prune", action="store_true", help="drop articles whose files no longer exist")
+    index.add_argument("--rebuild", action="store_true",
+                       help="start a new index from PATHs, replacing the old one once it is complete")
+    index.add_argument("--chunk-tokens", type=int, help="chunk size in embedder tokens, title included (default 160)")
+    index.add_argument("--chunk-overlap", type=int, dest="chunk_overlap_tokens",
+                       help="tokens shared by neighbouring chunks (default 64)")
+    index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    ask = commands.add_parser(
+        "ask", parents=[settings], help="answer a question with cited source lines",
+        description="Answer from the indexed articles. Without an index, seeds/ is indexed first.",
+    )
+    ask.add_argument("question", help=f'the question, e.g. "{EXAMPLE_QUESTION}"')
+    ask.add_argument("-k", type=int, dest="top_k", help="passages to retrieve (default 5)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (the scripting contract)")
+    ask.add_argument("--min-support", type=float, help="support score below which the answer abstains")
+
+    listing = commands.add_parser("list", parents=[settings], help="list the indexed articles")
+    listing.add_argument("--json", action="store_true", help="print JSON lines")
+
+    show = commands.add_parser("show", parents=[settings], help="print an indexed article with line numbers")
+    show.add_argument("article", help="its source path (as `rag list` shows it) or its id")
+    show.add_argument("--lines", help="only these lines, e.g. 10-14")
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from rag.settings import Settings
+
+    names = ("index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "top_k", "min_support")
+    return Settings.from_env(**{name: getattr(args, name, None) for name in names})
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+
+    app = Citeline(_settings(args))
+    report = app.index(args.paths, prune=args.prune, rebuild=args.rebuild, progress=not args.quiet)
+    for path, reason in report.skipped:
+        _err(f"skipped {path}: {reason}")
+    seconds = report.seconds.get("total", 0.0)
+    rate = report.chunks_embedded / report.seconds["embed"] if report.seconds.get("embed") else 0.0
+    if not report.written:
+        print(f"{app.index_dir}: up to date ({report.articles_total} articles, {report.chunks_total} chunks;"
+              f" {report.files_unchanged} unchanged files, nothing embedded)")
+    else:
+        print(
+            f"{app.index_dir}: {report.articles_total} articles, {report.chunks_total} chunks"
+            f" (+{report.articles_added} added, -{report.articles_removed} removed,"
+            f" {report.files_unchanged} unchanged files); embedded {report.chunks_embedded} chunks"
+            f" in {seconds:.1f} s" + (f" ({rate:.0f} chunks/s)" if rate else "")
+        )
+    if report.files_seen == 0 and not report.written:
+        _err("nothing to index: no .txt, .md, .html or .jsonl files were found")
+        return 1
+    return 0
+
+
+def _ensure_index(app) -> None:
+    if app.has_index():
+        return
+    seeds = app.settings.seeds_dir
+    if not seeds.is_dir():
+        raise CitelineError(f"there is no index in {app.index_dir}; build one with `rag index PATH...`")
+    _err(f"No index in {app.index_dir} yet: indexing {seeds}/ first.")
+    report = app.index([seeds])
+    for path, reason in report.skipped:
+        _err(f"skipped {path}: {reason}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+
+    app = Citeline(_settings(args))
+    question = app.check_question(args.question)
+    _ensure_index(app)
+    answer = app.ask(question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    print(answer.answer)
+    if answer.citations:
+        print()
+        print("Closest passages:" if answer.abstained else "Sources:")
+        for c in answer.citations:
+            dated = f" ({c.published})" if c.published else ""
+            print(f"[{c.n}] {c.source}, lines {c.line_start}-{c.line_end}: {c.quote.strip()}")
+            if c.title:
+                print(f"    {c.title}{dated}")
+    t = answer.timings_ms
+    _err(f"retrieve {t['retrieve']:.0f} ms, answer {t['answer']:.0f} ms")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+
+    app = Citeline(_settings(args))
+    reader = app.reader()
+    counts = {article_id: len(rows) for article_id, rows in reader.article_rows().items()}
+    for article in reader.articles():
+        record = {"id": article.id, "source": article.source, "title": article.title,
+                  "published": article.published, "chunks": counts.get(article.id, 0)}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(f"{article.id}  {article.published or '----------'}  {counts.get(article.id, 0):4d} chunks"
+                  f"  {article.source}  {article.title[:80]}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+
+    app = Citeline(_settings(args))
+    reader = app.reader()
+    matches = [a for a in reader.articles() if args.article in (a.id, a.source, a.doc_id)]
+    if not matches:
+        raise CitelineError(f"no indexed article is {args.article!r}; `rag list` shows what is indexed")
+    article = matches[0]
+    lines = article.lines
+    first, last = 1, len(lines)
+    if args.lines:
+        try:
+            a, _, b = args.lines.partition("-")
+            first, last = int(a), int(b or a)
+        except ValueError:
+            raise CitelineError(f"--lines takes FIRST-LAST, e.g. 10-14, not {args.lines!r}") from None
+    furniture = set(article.furniture)
+    for number in range(max(1, first), min(last, len(lines)) + 1):
+        mark = "·" if number in furniture else " "
+        print(f"{number:6d}{mark}\t{lines[number - 1]}")
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "list": cmd_list, "show": cmd_show}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except CitelineError as exc:
+        _err(f"rag {args.command}: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted; the index in force is unchanged")
+        return 130

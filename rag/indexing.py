@@ -1,0 +1,244 @@
+"""Build and update the index: load → chunk → embed → write a new generation, reusing what did not change."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag.chunking import MAX_TITLE_TOKENS, Chunker
+from rag.embedding import Embedder
+from rag.errors import CitelineError, IndexMismatchError
+from rag.loading import LoadError, discover, file_sha256, load_file
+from rag.schema import Article, Chunk
+from rag.settings import Settings
+from rag.store import IndexReader, Manifest, check_compatible, read_manifest, write_generation
+
+CHUNKER_VERSION = 1
+LOCK_FILE = ".lock"
+
+
+@dataclass
+class IndexReport:
+    """What one `index()` call did, for the CLI to print and for tests to check."""
+
+    files_seen: int = 0
+    files_unchanged: int = 0
+    files_loaded: int = 0
+    sources_removed: int = 0
+    articles_added: int = 0
+    articles_removed: int = 0
+    articles_total: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    written: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.articles_added or self.articles_removed or self.sources_removed or self.files_loaded)
+
+
+def display_path(path: Path) -> str:
+    """The path as a user would type it from here: relative when below the working folder."""
+    absolute = path.resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(absolute)
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """One writer per index directory; readers never wait for it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CitelineError(
+            f"another `rag index` is writing to {index_dir}; wait for it to finish"
+            " (questions are still answered from the last complete index)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class Indexer:
+    def __init__(self, settings: Settings, embedder: Embedder):
+        self.settings = settings
+        self.embedder = embedder
+
+    @property
+    def chunking(self) -> dict[str, object]:
+        return {
+            "chunk_tokens": self.settings.chunk_tokens,
+            "chunk_overlap_tokens": self.settings.chunk_overlap_tokens,
+            "max_title_tokens": MAX_TITLE_TOKENS,
+            "sentence_splitter": "sentencex",
+            "chunker_version": CHUNKER_VERSION,
+        }
+
+    def make_chunker(self) -> Chunker:
+        max_tokens = self.embedder.max_tokens
+        if self.settings.chunk_tokens > max_tokens:
+            raise IndexMismatchError(
+                f"chunk_tokens={self.settings.chunk_tokens} does not fit the embedder's {max_tokens}-token window"
+            )
+        return Chunker(self.embedder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens,
+                       max_tokens)
+
+    def index(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        prune: bool = False,
+        rebuild: bool = False,
+        progress: bool = True,
+        log: Callable[[str], None] | None = None,
+    ) -> IndexReport:
+        log = log or (lambda message: print(message, file=sys.stderr))
+        index_dir = Path(self.settings.index_dir)
+        with index_lock(index_dir):
+            return self._index_locked(index_dir, list(paths), prune, rebuild, progress, log)
+
+    def _index_locked(self, index_dir: Path, paths: list[str | Path], prune: bool, rebuild: bool, progress: bool,
+                      log: Callable[[str], None]) -> IndexReport:
+        from tqdm import tqdm
+
+        report = IndexReport()
+        started = time.perf_counter()
+        self.embedder.warm_up()
+        previous = None if rebuild else read_manifest(index_dir)
+        old: IndexReader | None = None
+        if previous is not None:
+            check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
+            if previous.chunking != self.chunking:
+                raise IndexMismatchError(
+                    f"the index in {index_dir} was built with chunk settings {previous.chunking}, the settings in"
+                    f" use are {self.chunking}; re-index with `rag index --rebuild PATH... --index-dir {index_dir}`"
+                    " or use the same settings"
+                )
+            old = IndexReader(index_dir, previous)
+        try:
+            return self._build(index_dir, paths, previous, old, prune, progress, log, report, started, tqdm)
+        finally:
+            if old is not None:
+                old.close()
+
+    def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
+        discovery = discover(paths)
+        report.skipped.extend(discovery.problems)
+        report.files_seen = len(discovery.files)
+        old_sources: dict[str, dict] = dict(previous.sources) if previous else {}
+        sources: dict[str, dict] = dict(old_sources)
+        loaded: dict[str, Article] = {}
+
+        bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
+        for found in bar:
+            before = old_sources.get(found.key)
+            if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
+                report.files_unchanged += 1
+                continue
+            try:
+                sha = file_sha256(found.path)
+            except OSError as exc:
+                report.skipped.append((str(found.path), f"cannot be read ({exc.strerror or exc})"))
+                continue
+            if before and before["sha256"] == sha:
+                sources[found.key] = {**before, "size": found.size, "mtime_ns": found.mtime_ns}
+                report.files_unchanged += 1
+                continue
+            try:
+                articles = load_file(found.path, display_path(found.path), report.skipped,
+                                     self.settings.max_file_bytes)
+            except LoadError as exc:
+                report.skipped.append((str(found.path), str(exc)))
+                continue
+            report.files_loaded += 1
+            ids = []
+            for article in articles:
+                if article.id not in ids:
+                    ids.append(article.id)
+                loaded.setdefault(article.id, article)
+            sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
+        report.seconds["read"] = time.perf_counter() - started
+
+        if prune:
+            for key in list(sources):
+                if not os.path.exists(key):
+                    del sources[key]
+                    report.sources_removed += 1
+
+        wanted: list[str] = list(dict.fromkeys(i for entry in sources.values() for i in entry["articles"]))
+        old_rows = old.article_rows() if old is not None else {}
+        old_ids = set(old_rows)
+        report.articles_added = sum(1 for i in wanted if i not in old_ids)
+        report.articles_removed = len(old_ids - set(wanted))
+        if not report.changed and previous is not None and sources == old_sources:
+            report.articles_total = len(old_ids)
+            report.chunks_total = old.size if old is not None else 0
+            report.seconds["total"] = time.perf_counter() - started
+            return report
+
+        # Chunk what is new; carry chunks and vectors of articles the index already holds.
+        chunk_started = time.perf_counter()
+        chunker = self.make_chunker()
+        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
+        old_vectors = old.faiss.reconstruct_n(0, old.size) if old is not None and old.size else None
+        articles: list[Article] = []
+        chunks: list[Chunk] = []
+        vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
+        fresh: list[Chunk] = []
+        for article_id in wanted:
+            if article_id in old_rows and article_id in old_articles:
+                articles.append(old_articles[article_id])
+                carried = old.chunks_of(article_id)
+                chunks.extend(carried)
+                vector_source.extend(old_rows[article_id])
+            else:
+                article = loaded[article_id]
+                articles.append(article)
+                for chunk in chunker.chunk(article):
+                    chunks.append(chunk)
+                    vector_source.append(-1 - len(fresh))
+                    fresh.append(chunk)
+        report.seconds["chunk"] = time.perf_counter() - chunk_started
+
+        embed_started = time.perf_counter()
+        new_vectors = self.embedder.embed([c.embed_text for c in fresh], progress=progress)
+        report.chunks_embedded = len(fresh)
+        report.seconds["embed"] = time.perf_counter() - embed_started
+
+        dimension = self.embedder.dimension
+        vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
+        for row, origin in enumerate(vector_source):
+            vectors[row] = old_vectors[origin] if origin >= 0 else new_vectors[-1 - origin]
+
+        write_started = time.perf_counter()
+        manifest = Manifest(
+            embedder=self.embedder.name,
+            dimension=dimension,
+            chunking=self.chunking,
+            generation=previous.generation if previous else 0,
+            sources=sources,
+            counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
+            created=previous.created if previous else "",
+        )
+        write_generation(index_dir, manifest, articles, chunks, vectors)
+        report.written = True
+        report.articles_total = len(articles)
+        report.chunks_total = len(chunks)
+        report.seconds["write"] = time.perf_counter() - write_started
+        report.seconds["total"] = time.perf_counter() - started
+        return report

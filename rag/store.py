@@ -1,0 +1,339 @@
+"""The index on disk: a FAISS inner-product index, chunk and article metadata in SQLite, and a manifest.
+
+Every build writes a new generation of files (`vectors-<g>.faiss`, `chunks-<g>.sqlite`) and then replaces
+`manifest.json` atomically; the manifest names the generation in force. A build that dies before that rename
+leaves the previous generation, and the manifest that names it, untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.schema import Article, Chunk
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_GENERATION_FILE = re.compile(r"^(?:vectors|chunks)-(\d+)\.(?:faiss|sqlite)(?:\.tmp.*)?$")
+
+_SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
+    published TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, furniture TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
+    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL, text TEXT NOT NULL, embed_text TEXT NOT NULL
+);
+CREATE INDEX chunks_by_article ON chunks(article_id);
+"""
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+@dataclass
+class Manifest:
+    """What the index was built with and from. Stored as JSON; never unpickled."""
+
+    embedder: str
+    dimension: int
+    chunking: dict[str, Any]
+    generation: int = 0
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # absolute path -> sha256, size, articles
+    counts: dict[str, int] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+    updated: str = ""
+
+    @property
+    def vectors_file(self) -> str:
+        return f"vectors-{self.generation:06d}.faiss"
+
+    @property
+    def chunks_file(self) -> str:
+        return f"chunks-{self.generation:06d}.sqlite"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": self.format_version,
+                "embedder": {"name": self.embedder, "dimension": self.dimension},
+                "chunking": self.chunking,
+                "generation": self.generation,
+                "files": {"vectors": self.vectors_file, "chunks": self.chunks_file},
+                "counts": self.counts,
+                "created": self.created,
+                "updated": self.updated,
+                "sources": self.sources,
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        return cls(
+            embedder=data["embedder"]["name"],
+            dimension=int(data["embedder"]["dimension"]),
+            chunking=dict(data.get("chunking", {})),
+            generation=int(data["generation"]),
+            sources=dict(data.get("sources", {})),
+            counts=dict(data.get("counts", {})),
+            format_version=int(data["format_version"]),
+            created=data.get("created", ""),
+            updated=data.get("updated", ""),
+        )
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise IndexMismatchError(
+            f"{path} is not a Citeline manifest ({exc}); re-index with `rag index --rebuild PATH...`"
+        ) from None
+
+
+def check_compatible(manifest: Manifest, index_dir: Path, embedder: str, dimension: int | None) -> None:
+    """Refuse an index whose vectors mean something else than the ones we would compute."""
+    redo = f"re-index with `rag index --rebuild PATH... --index-dir {index_dir}`"
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"the index in {index_dir} has format version {manifest.format_version}, this Citeline reads"
+            f" version {FORMAT_VERSION}; {redo}"
+        )
+    if manifest.embedder != embedder:
+        raise IndexMismatchError(
+            f"the index in {index_dir} was built with the embedder {manifest.embedder!r}, but the embedder"
+            f" in use is {embedder!r}; {redo}, or set the embedder back"
+        )
+    if dimension is not None and manifest.dimension != dimension:
+        raise IndexMismatchError(
+            f"the index in {index_dir} holds {manifest.dimension}-dimensional vectors, the embedder makes"
+            f" {dimension}-dimensional ones; {redo}"
+        )
+
+
+class IndexReader:
+    """An open generation of the index: vector search plus metadata look-ups."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest):
+        import faiss
+
+        self.index_dir = Path(index_dir)
+        self.manifest = manifest
+        vectors = self.index_dir / manifest.vectors_file
+        chunks = self.index_dir / manifest.chunks_file
+        for path in (vectors, chunks):
+            if not path.exists():
+                raise IndexMismatchError(
+                    f"the index in {index_dir} is incomplete ({path.name} is missing); re-index with"
+                    f" `rag index --rebuild PATH... --index-dir {index_dir}`"
+                )
+        self.faiss = faiss.read_index(str(vectors))
+        self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
+        self._articles: dict[str, Article] = {}
+
+    @property
+    def size(self) -> int:
+        return int(self.faiss.ntotal)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.size == 0:
+            return []
+        scores, rows = self.faiss.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        found = {
+            row: Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
+            for row, a, s, e, t, et in self.db.execute(
+                f"SELECT row, article_id, line_start, line_end, text, embed_text FROM chunks WHERE row IN ({marks})",
+                list(rows),
+            )
+        }
+        return [found[r] for r in rows]
+
+    def article(self, article_id: str) -> Article:
+        if article_id not in self._articles:
+            row = self.db.execute(
+                "SELECT id, doc_id, source, title, published, url, text, furniture FROM articles WHERE id = ?",
+                (article_id,),
+            ).fetchone()
+            if row is None:
+                raise KeyError(article_id)
+            self._articles[article_id] = _article_from_row(row)
+        return self._articles[article_id]
+
+    def articles(self) -> list[Article]:
+        rows = self.db.execute(
+            "SELECT id, doc_id, source, title, published, url, text, furniture FROM articles ORDER BY source"
+        )
+        return [_article_from_row(r) for r in rows]
+
+    def article_rows(self) -> dict[str, list[int]]:
+        """Chunk rows of every article, in row order."""
+        rows: dict[str, list[int]] = {}
+        for row, article_id in self.db.execute("SELECT row, article_id FROM chunks ORDER BY row"):
+            rows.setdefault(article_id, []).append(row)
+        return rows
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return np.vstack([self.faiss.reconstruct(int(r)) for r in rows]).astype(np.float32)
+
+    def chunks_of(self, article_id: str) -> list[Chunk]:
+        return [
+            Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
+            for a, s, e, t, et in self.db.execute(
+                "SELECT article_id, line_start, line_end, text, embed_text FROM chunks WHERE article_id = ?"
+                " ORDER BY row",
+                (article_id,),
+            )
+        ]
+
+
+def _article_from_row(row: tuple) -> Article:
+    article_id, doc_id, source, title, published, url, text, furniture = row
+    return Article(id=article_id, doc_id=doc_id, source=source, title=title, published=published, url=url,
+                   text=text, furniture=json.loads(furniture))
+
+
+def open_index(index_dir: Path, embedder: str, dimension: int | None = None) -> IndexReader:
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        raise IndexMissingError(f"there is no index in {index_dir}; build one with `rag index PATH...`")
+    check_compatible(manifest, Path(index_dir), embedder, dimension)
+    return IndexReader(Path(index_dir), manifest)
+
+
+def write_generation(
+    index_dir: Path,
+    manifest: Manifest,
+    articles: Iterable[Article],
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+) -> Manifest:
+    """Write a new generation and make it the one in force. Returns the manifest as written."""
+    import faiss
+
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = read_manifest(index_dir)
+    except IndexMismatchError:  # an unreadable manifest is being replaced by a rebuild
+        previous = None
+    generation = max(manifest.generation, previous.generation if previous else 0) + 1
+    manifest.generation = generation
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest.created = manifest.created or (previous.created if previous else "") or now
+    manifest.updated = now
+
+    vectors_path = index_dir / manifest.vectors_file
+    chunks_path = index_dir / manifest.chunks_file
+    tmp_vectors = vectors_path.with_name(vectors_path.name + f".tmp{os.getpid()}")
+    tmp_chunks = chunks_path.with_name(chunks_path.name + f".tmp{os.getpid()}")
+    try:
+        vector_index = faiss.IndexFlatIP(manifest.dimension)
+        if len(vectors):
+            vector_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(vector_index, str(tmp_vectors))
+        _fsync_file(tmp_vectors)
+        _write_sqlite(tmp_chunks, articles, chunks)
+        os.replace(tmp_vectors, vectors_path)
+        os.replace(tmp_chunks, chunks_path)
+        fsync_dir(index_dir)
+        atomic_write_text(index_dir / MANIFEST, manifest.to_json())  # the commit point
+    except BaseException:
+        for path in (tmp_vectors, tmp_chunks):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    # The previous generation stays until the next build, for readers that opened it a moment ago.
+    remove_stale_generations(index_dir, keep={generation, previous.generation if previous else generation})
+    return manifest
+
+
+def remove_stale_generations(index_dir: Path, keep: set[int]) -> None:
+    """Files of generations not kept, and temporary files: left by earlier builds or by one that died."""
+    for path in Path(index_dir).iterdir():
+        match = _GENERATION_FILE.match(path.name)
+        if match and (int(match.group(1)) not in keep or ".tmp" in path.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk]) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    db = sqlite3.connect(path)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        db.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (a.id, a.doc_id, a.source, a.title, a.published, a.url, a.text, json.dumps(a.furniture))
+                for a in articles
+            ),
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((row, c.article_id, c.line_start, c.line_end, c.text, c.embed_text) for row, c in enumerate(chunks)),
+        )
+        db.commit()
+    finally:
+        db.close()
+    _fsync_file(path)

@@ -1,0 +1,58 @@
+"""Words, stems and names of a text: the lexical side of retrieval and of sentence scoring."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+QUESTION_WORDS = frozenset(
+    "who whom whose what which when where why how many much did does do was were is are has have had "
+    "according said say says tell name named".split()
+)
+STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*")
+# A name: capitalised words, possibly joined by short lower-case particles ("Jurf al-Sakher", "Bank of England").
+_NAME_WORD = r"(?:(?:[a-z]{1,3}-)?[A-Z][\w’'-]*|\d{4})"
+_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:(?:of|the|al|de|la|van|von|bin)\s+)?{_NAME_WORD})*")
+_STEMMER = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens; punctuation splits words, but "al-Sakher" and "U.S." stay whole."""
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Stems of the content words, in order."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def term_set(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
+
+
+def names(text: str) -> list[str]:
+    """Names and years mentioned in a question, lower-cased: "Camp Taji", "Jurf al-Sakher", "2020"."""
+    found = []
+    for match in _NAME.finditer(text):
+        phrase = match.group(0)
+        tokens = phrase.split()
+        # A capital at the start of the question is grammar, not a name ("Who", "How").
+        while tokens and tokens[0].lower() in STOPWORDS:
+            tokens = tokens[1:]
+        if tokens:
+            found.append(" ".join(tokens).lower())
+    return list(dict.fromkeys(found))
+
+
+def contains_phrase(text_lower: str, phrase: str) -> bool:
+    return re.search(r"(?<![\w])" + re.escape(phrase) + r"(?![\w])", text_lower) is not None
