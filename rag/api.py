@@ -13,7 +13,7 @@ from rag.indexing import Indexer, IndexReport
 from rag.retrieval import Retriever
 from rag.schema import Answer
 from rag.settings import Settings
-from rag.store import IndexReader, open_index, read_manifest
+from rag.store import IndexReader, check_compatible, open_index, read_manifest
 
 
 class Citeline:
@@ -85,6 +85,7 @@ class Citeline:
             raise BadQuestionError("k must be at least 1")
         reader = self.reader()
         self.embedder.warm_up()  # loading the model is start-up, not answering
+        check_compatible(reader.manifest, self.index_dir, self.embedder.name, self.embedder.dimension)
         started = time.perf_counter()
         retriever = Retriever(reader, self.embedder)
         query_vector = self.embedder.embed_query(question)

@@ -171,13 +171,17 @@ class Chunker:
     def _overlap_start(self, segments: list[Segment], start: int, end: int, budget: int) -> int:
         """The next chunk begins with the last sentences of this one, up to the overlap budget.
 
-        The overlap never crowds out the sentence the next chunk exists for.
+        At least one sentence is carried where it fits; the overlap never crowds out the sentence the next
+        chunk exists for.
         """
         limit = min(self.overlap_tokens, budget - segments[end].tokens)
         nxt, carried = end, 0
         while nxt - 1 > start and carried + segments[nxt - 1].tokens <= limit:
             nxt -= 1
             carried += segments[nxt].tokens
+        # A long last sentence is still carried over when the next chunk has room for it.
+        if nxt == end and end - 1 > start and segments[end - 1].tokens + segments[end].tokens <= budget:
+            nxt = end - 1
         return nxt
 
     def _make_chunk(self, article: Article, title: str, segments: list[Segment]) -> Chunk:

@@ -1,0 +1,80 @@
+"""Shared fixtures: one real embedder per session, the seed article, and indexes built from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag.api import Citeline  # noqa: E402
+from rag.embedding import Embedder  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED = next(SEEDS.glob("*.txt"))
+BENCH = ROOT.parent / "shared" / "bench"
+
+
+def seed_line(number: int) -> str:
+    return SEED.read_text(encoding="utf-8").split("\n")[number - 1]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    model = Embedder()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture
+def make_app(embedder, tmp_path):
+    """A Citeline on a fresh index folder, sharing the session's embedder."""
+
+    def make(index_dir: Path | None = None, **settings) -> Citeline:
+        return Citeline(Settings(index_dir=index_dir or tmp_path / "index", **settings), embedder=embedder)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seed_app(embedder, tmp_path_factory) -> Citeline:
+    """An index of the seed article, built once."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    app = Citeline(Settings(index_dir=index_dir), embedder=embedder)
+    app.index([SEEDS], progress=False)
+    return app
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(seed_app) -> Path:
+    return seed_app.index_dir
+
+
+def run_rag(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real `rag` command, as a user runs it."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], cwd=cwd or ROOT, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def ask_json(*args: str, **kwargs) -> dict:
+    result = run_rag("ask", *args, "--json", **kwargs)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def copy_seeds(tmp_path) -> Path:
+    target = tmp_path / "articles"
+    shutil.copytree(SEEDS, target)
+    return target

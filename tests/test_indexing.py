@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rag.errors import CitelineError, IndexMismatchError
+from rag.indexing import index_lock
+from rag.store import read_manifest
+from tests.conftest import SEED
+
+
+def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
+    app = make_app()
+    first = app.index([copy_seeds], progress=False)
+    assert first.written and first.chunks_embedded == first.chunks_total > 0
+    generation = read_manifest(app.index_dir).generation
+    calls = app.embedder.calls
+    again = app.index([copy_seeds], progress=False)
+    assert again.chunks_embedded == 0 and not again.written
+    assert app.embedder.calls == calls
+    assert read_manifest(app.index_dir).generation == generation
+    # Touching a file without changing it: hashed, found equal, still nothing embedded.
+    seed = next(copy_seeds.glob("*.txt"))
+    os.utime(seed, None)
+    touched = app.index([copy_seeds], progress=False)
+    assert touched.chunks_embedded == 0 and app.embedder.calls == calls
+
+
+def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds):
+    app = make_app()
+    base = app.index([copy_seeds], progress=False)
+    (copy_seeds / "flood.txt").write_text(
+        "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"
+    )
+    added = app.index([copy_seeds], progress=False)
+    assert added.articles_added == 1 and added.articles_total == 2
+    assert added.chunks_embedded == added.chunks_total - base.chunks_total
+    (copy_seeds / "flood.txt").write_text(
+        "Flood hits Harwick\n\nThe river rose three metres overnight in Harwick.\n", encoding="utf-8"
+    )
+    changed = app.index([copy_seeds], progress=False)
+    assert changed.articles_added == 1 and changed.articles_removed == 1 and changed.articles_total == 2
+    assert changed.chunks_embedded == added.chunks_embedded
+    answer = app.ask("How far did the river rise in Harwick?")
+    assert "three metres" in answer.answer
+
+
+def test_duplicate_articles_are_stored_once(make_app, copy_seeds):
+    seed = next(copy_seeds.glob("*.txt"))
+    (copy_seeds / "again").mkdir()
+    (copy_seeds / "again" / "same.txt").write_text(seed.read_text(encoding="utf-8").replace("\n", "\r\n"),
+                                                   encoding="utf-8")
+    app = make_app()
+    report = app.index([copy_seeds], progress=False)
+    assert report.articles_total == 1
+    assert len(read_manifest(app.index_dir).sources) == 2
+
+
+def test_prune_drops_articles_whose_files_are_gone(make_app, copy_seeds):
+    extra = copy_seeds / "flood.txt"
+    extra.write_text("Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8")
+    app = make_app()
+    app.index([copy_seeds], progress=False)
+    extra.unlink()
+    kept = app.index([copy_seeds], progress=False)
+    assert kept.articles_total == 2, "without --prune nothing indexed is dropped"
+    pruned = app.index([copy_seeds], prune=True, progress=False)
+    assert pruned.articles_total == 1 and pruned.articles_removed == 1 and pruned.chunks_embedded == 0
+    assert "harwick" not in " ".join(a.text.lower() for a in app.reader().articles())
+
+
+def test_bad_files_are_skipped_and_the_rest_indexed(make_app, copy_seeds):
+    (copy_seeds / "empty.txt").write_bytes(b"")
+    (copy_seeds / "binary.txt").write_bytes(b"\x00\x01\x02PNG" * 100)
+    (copy_seeds / "broken.html").write_bytes(b"\xff\xfe\x00\x00garbage" * 10)
+    app = make_app()
+    report = app.index([copy_seeds], progress=False)
+    reasons = {os.path.basename(path): reason for path, reason in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "broken.html"}
+    assert "empty" in reasons["empty.txt"] and "binary" in reasons["binary.txt"]
+    assert report.articles_total == 1
+
+
+def test_other_chunk_settings_need_a_rebuild(make_app, copy_seeds, tmp_path):
+    make_app().index([copy_seeds], progress=False)
+    other = make_app(chunk_tokens=128)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        other.index([copy_seeds], progress=False)
+    rebuilt = other.index([copy_seeds], rebuild=True, progress=False)
+    assert rebuilt.written and read_manifest(other.index_dir).chunking["chunk_tokens"] == 128
+
+
+def test_a_second_writer_is_refused(make_app, copy_seeds):
+    app = make_app()
+    with index_lock(app.index_dir), pytest.raises(CitelineError, match="another `rag index`"):
+        app.index([SEED], progress=False)
