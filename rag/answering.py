@@ -16,12 +16,12 @@ import numpy as np
 from rag.chunking import Sentence, line_sentences
 from rag.embedding import Embedder
 from rag.schema import Answer, Article, Citation, Hit
-from rag.terms import STOPWORDS, contains_phrase, names, term_set, terms, words
+from rag.terms import STOPWORDS, contains_phrase, names, stem, term_set, terms, words
 
 # How many reporting lines either side of a sentence may name the question's subject for it.
 CONTEXT_LINES = 2
 # Weights of the parts of a sentence's score (they sum to 1).
-W_DENSE, W_TERMS, W_NAMES = 0.40, 0.40, 0.20
+W_DENSE, W_TERMS, W_NAMES, W_KIND = 0.35, 0.35, 0.15, 0.15
 # Credit for a question word or name found only in the lines around a sentence rather than in it.
 NEAR_TERM, NEAR_NAME = 0.3, 0.7
 # A further sentence joins the answer only when it scores nearly as well as the best one.
@@ -37,6 +37,7 @@ class Candidate:
     dense: float = 0.0
     term_score: float = 0.0
     name_score: float = 1.0
+    kind_score: float = 1.0
     score: float = 0.0
     terms: frozenset[str] = field(default_factory=frozenset)
 
@@ -48,14 +49,24 @@ class QuestionParts:
     text: str
     terms: list[str]
     names: list[str]
+    kind: str = ""  # "count" or "time" when the question asks for one, else ""
+    counted: str = ""  # the stem of what a "how many" question counts ("rocket")
 
     @classmethod
     def parse(cls, question: str) -> QuestionParts:
         subject = names(question)
         name_terms = {t for name in subject for t in terms(name)}
         asked = [t for t in dict.fromkeys(terms(question)) if t not in name_terms]
+        kind, counted = "", ""
+        count = _HOW_MANY.search(question)
+        if count:
+            kind = "count"
+            following = [w for w in words(question[count.end():]) if w not in STOPWORDS]
+            counted = stem(following[0]) if following else ""
+        elif _WHEN.search(question):
+            kind = "time"
         # A question that is all subject ("Who is Mark Esper?") is matched on the subject's words.
-        return cls(question, asked or list(dict.fromkeys(terms(question))), subject)
+        return cls(question, asked or list(dict.fromkeys(terms(question))), subject, kind, counted)
 
 
 class ExtractiveAnswerer:
@@ -97,8 +108,10 @@ class ExtractiveAnswerer:
             candidate.dense = float(similarity)
             candidate.term_score = (own + NEAR_TERM * near) / total_weight if weights else 1.0
             candidate.name_score = _name_score(question.names, sentence_lower, context_text)
+            candidate.kind_score = _kind_score(question, candidate.sentence.text)
             candidate.score = (
                 W_DENSE * max(candidate.dense, 0.0) + W_TERMS * candidate.term_score + W_NAMES * candidate.name_score
+                + W_KIND * candidate.kind_score
             )
 
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
@@ -193,6 +206,36 @@ def _name_score(question_names: list[str], sentence_lower: str, context_lower: s
                 found = sum(1 for w in parts if contains_phrase(sentence_lower, w) or contains_phrase(context_lower, w))
                 total += 0.4 * found / len(parts)
     return total / len(question_names)
+
+
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
+_WHEN = re.compile(r"^\s*when\b|\bwhat\s+(?:year|date|day|month|time)\b|\bhow\s+long\s+ago\b", re.IGNORECASE)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    "seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|"
+    "thousands?|millions?|billions?|dozens?|several|a few"
+)
+_NUMBER = re.compile(rf"\b(?:\d[\d,.]*%?|(?:{_NUMBER_WORDS}))\b", re.IGNORECASE)
+_TIME = re.compile(
+    r"\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|(?:1[89]|20)\d\d|yesterday|today|tonight|"
+    r"(?:last|next|this)\s+(?:week|month|year)|\d{1,2}(?::\d\d)?\s*(?:a\.?m\.?|p\.?m\.?))\b",
+    re.IGNORECASE,
+)
+
+
+def _kind_score(question: QuestionParts, sentence: str) -> float:
+    """Does the sentence hold the kind of thing asked for: a count of the right noun, or a time?"""
+    if question.kind == "count":
+        if question.counted:
+            tokens = words(sentence)
+            for i, token in enumerate(tokens):
+                if stem(token) == question.counted and any(_NUMBER.fullmatch(t) for t in tokens[max(0, i - 3) : i]):
+                    return 1.0
+        return 0.5 if _NUMBER.search(sentence) else 0.0
+    if question.kind == "time":
+        return 1.0 if _TIME.search(sentence) else 0.0
+    return 1.0
 
 
 def _redundant(a: Candidate, b: Candidate) -> bool:
