@@ -70,11 +70,12 @@ class Citeline:
 
     def check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise BadQuestionError("the question is empty; ask something, e.g. rag ask \"Who was killed at Camp Taji?\"")
+            raise BadQuestionError('the question is empty; ask something, e.g. rag ask "Who was killed at Camp Taji?"')
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise BadQuestionError(
-                f"the question is {len(question):,} characters long; the limit is {limit:,} (CITELINE_MAX_QUESTION_CHARS)"
+                f"the question is {len(question):,} characters long; the limit is {limit:,}"
+                " (CITELINE_MAX_QUESTION_CHARS)"
             )
         return " ".join(question.split())
 

@@ -26,7 +26,9 @@ _PATTERNS = [
 ]
 _FURNITURE = re.compile(r"^\s*(?:" + "|".join(_PATTERNS) + r")\s*$", re.IGNORECASE)
 # Bylines are told by their capitals, so this one is case-sensitive: "By Jane Doe", "By JANE DOE and Li Wei".
-_BYLINE = re.compile(r"^(?:By|BY)\s+[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3}(?:\s*(?:,|and|\|)\s*[A-Z][\w .,'’-]{0,60})?$")
+_BYLINE = re.compile(
+    r"^(?:By|BY)\s+[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3}(?:\s*(?:,|and|\|)\s*[A-Z][\w .,'’-]{0,60})?$"
+)
 # A trailing photo credit marks a caption, e.g. "... were killed. [Getty]" or "(AFP via Getty Images)".
 _CREDIT = re.compile(
     r"[\[(]\s*(?:photo:?\s*)?(?:getty(?: images)?|afp|reuters|ap(?: photo)?|epa|anadolu|shutterstock|file)"

@@ -9,8 +9,10 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 QUESTION_WORDS = frozenset(
-    "who whom whose what which when where why how many much did does do was were is are has have had "
-    "according said say says tell name named".split()
+    (
+        "who whom whose what which when where why how many much did does do was were is are has have had "
+        "according said say says tell name named"
+    ).split()
 )
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
 

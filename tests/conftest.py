@@ -13,9 +13,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.api import Citeline  # noqa: E402
-from rag.embedding import Embedder  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.api import Citeline
+from rag.embedding import Embedder
+from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -58,7 +58,9 @@ def seed_index_dir(seed_app) -> Path:
     return seed_app.index_dir
 
 
-def run_rag(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_rag(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """The real `rag` command, as a user runs it."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from rag.chunking import Chunker
@@ -41,7 +43,7 @@ def test_overlap_keeps_the_subject_with_the_fact(chunker):
     starts = [c.line_start for c in chunks]
     assert starts == sorted(starts)
     # Neighbouring chunks share lines.
-    assert all(a.line_end >= b.line_start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.line_end >= b.line_start for a, b in itertools.pairwise(chunks))
 
 
 def test_chunks_break_between_sentences_and_split_overlong_ones(chunker, embedder):

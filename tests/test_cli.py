@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SEED, ROOT, ask_json, run_rag, seed_line
+from tests.conftest import ROOT, SEED, ask_json, run_rag, seed_line
 
 
 @pytest.fixture(scope="module")
