@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
+
+import numpy as np
 
 from rag.answering import ExtractiveAnswerer
 from rag.embedding import Embedder
 from rag.errors import BadQuestionError, IndexMissingError
 from rag.indexing import Indexer, IndexReport
-from rag.retrieval import Retriever
-from rag.schema import Answer
+from rag.retrieval import Filters, Retriever
+from rag.schema import Answer, Hit
 from rag.settings import Settings
 from rag.store import IndexReader, check_compatible, open_index, read_manifest
 
@@ -24,6 +27,7 @@ class Citeline:
         self.embedder = embedder or Embedder(self.settings.embedder, self.settings.device, self.settings.batch_size)
         self._reader: IndexReader | None = None
         self._generation: int | None = None
+        self._retriever: Retriever | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -67,6 +71,7 @@ class Citeline:
             self._reader.close()
         self._reader = None
         self._generation = None
+        self._retriever = None
 
     def check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
@@ -79,21 +84,54 @@ class Citeline:
             )
         return " ".join(question.split())
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        question = self.check_question(question)
+    def retriever(self) -> Retriever:
+        reader = self.reader()
+        if self._retriever is None or self._retriever.reader is not reader:
+            self._retriever = Retriever(reader, self.embedder, self.settings.retrieval_config())
+        return self._retriever
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        filters: Filters | None = None,
+        as_of: date | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The top k passages for a question, best first."""
         k = k or self.settings.top_k
         if k < 1:
             raise BadQuestionError("k must be at least 1")
+        return self.retriever().retrieve(question, k, query_vector, filters=filters, as_of=as_of)
+
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+        answerer = ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
+        return answerer.answer(question, hits, query_vector)
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        sources: tuple[str, ...] = (),
+        as_of: date | None = None,
+    ) -> Answer:
+        """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question."""
+        question = self.check_question(question)
+        if since and until and since > until:
+            raise BadQuestionError(f"--since {since} is after --until {until}")
         reader = self.reader()
         self.embedder.warm_up()  # loading the model is start-up, not answering
         check_compatible(reader.manifest, self.index_dir, self.embedder.name, self.embedder.dimension)
         started = time.perf_counter()
-        retriever = Retriever(reader, self.embedder)
         query_vector = self.embedder.embed_query(question)
-        hits = retriever.retrieve(question, k, query_vector=query_vector)
+        filters = Filters(since=since, until=until, sources=tuple(sources))
+        hits = self.retrieve(question, k, filters=filters, as_of=as_of, query_vector=query_vector)
         retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
-        answer = answerer.answer(question, hits, query_vector)
+        answer = self.answer(question, hits, query_vector)
         done = time.perf_counter()
         answer.timings_ms = {
             "retrieve": round((retrieved - started) * 1000, 2),

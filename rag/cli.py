@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,8 +22,31 @@ def _settings_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _retrieval_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("retrieval (also CITELINE_<NAME> environment variables)")
+    group.add_argument("-k", type=int, dest="top_k", help="passages to retrieve (default 5)")
+    group.add_argument("--mode", dest="retrieval_mode", choices=("hybrid", "dense", "bm25"),
+                       help="dense + BM25 (default), or one of them alone")
+    group.add_argument("--fusion", choices=("weighted", "rrf"), help="how dense and BM25 are combined")
+    group.add_argument("--dense-weight", type=float, help="dense share of a weighted fusion, 0..1")
+    group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with")
+    group.add_argument("--min-support", type=float, help="support score below which the answer abstains")
+    return parent
+
+
+def _day(text: str):
+    from rag.dates import to_date
+
+    day = to_date(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD")
+    return day
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings = _settings_parent()
+    retrieval = _retrieval_parent()
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Citeline: ask questions of your news articles; every answer cites the lines it came from.",
@@ -46,13 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     ask = commands.add_parser(
-        "ask", parents=[settings], help="answer a question with cited source lines",
+        "ask", parents=[settings, retrieval], help="answer a question with cited source lines",
         description="Answer from the indexed articles. Without an index, seeds/ is indexed first.",
     )
     ask.add_argument("question", help=f'the question, e.g. "{EXAMPLE_QUESTION}"')
-    ask.add_argument("-k", type=int, dest="top_k", help="passages to retrieve (default 5)")
     ask.add_argument("--json", action="store_true", help="print one JSON object (the scripting contract)")
-    ask.add_argument("--min-support", type=float, help="support score below which the answer abstains")
+    ask.add_argument("--since", type=_day, help="only articles published on or after YYYY-MM-DD")
+    ask.add_argument("--until", type=_day, help="only articles published on or before YYYY-MM-DD")
+    ask.add_argument("--source", action="append", default=[], metavar="PATH",
+                     help="only articles from this file or folder (repeatable)")
+    ask.add_argument("--as-of", type=_day, help="the date the question is asked (default: today); news near it"
+                     " ranks higher, and 'this week' or 'last month' in the question are read against it")
+
+    evaluate = commands.add_parser(
+        "eval", parents=[settings, retrieval], help="score retrieval, answers and citations on a question set",
+        description="DATASET is a benchmark folder (a corpus.jsonl.gz and a questions.jsonl with gold_doc_ids,"
+        " as in ../shared/bench) or your own folder of articles with a questions.jsonl whose lines hold"
+        ' "question" and optionally "answers", "sources" (file names) and "lines" (12, "12-14" or [12, 14]).'
+        " The data set's index is built once under index/eval/ and reused while the corpus is unchanged.",
+    )
+    evaluate.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
+    evaluate.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
+                          help="write the summary and every question's record to OUT")
+    evaluate.add_argument("--use-dates", action="store_true",
+                          help="ask each question as of its own 'date' (benchmark sets carry one)")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     listing = commands.add_parser("list", parents=[settings], help="list the indexed articles")
     listing.add_argument("--json", action="store_true", help="print JSON lines")
@@ -66,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace):
     from rag.settings import Settings
 
-    names = ("index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "top_k", "min_support")
+    names = ("index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "top_k", "min_support",
+             "retrieval_mode", "fusion", "dense_weight", "reranker")
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
@@ -105,7 +150,7 @@ def _ensure_index(app) -> None:
     seeds = app.settings.seeds_dir
     if not seeds.is_dir():
         raise CitelineError(f"there is no index in {app.index_dir}; build one with `rag index PATH...`")
-    _err(f"No index in {app.index_dir} yet: indexing {seeds}/ first.")
+    _err(f"No index in {app.index_dir}/ yet: indexing {seeds}/ first.")
     report = app.index([seeds])
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
@@ -117,7 +162,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     app = Citeline(_settings(args))
     question = app.check_question(args.question)
     _ensure_index(app)
-    answer = app.ask(question)
+    sources = tuple(_source_prefix(s) for s in args.source)
+    answer = app.ask(question, since=args.since, until=args.until, sources=sources, as_of=args.as_of)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
@@ -132,6 +178,39 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 print(f"    {c.title}{dated}")
     t = answer.timings_ms
     _err(f"retrieve {t['retrieve']:.0f} ms, answer {t['answer']:.0f} ms")
+    return 0
+
+
+def _source_prefix(path: str) -> str:
+    """Sources are stored as `rag index` displayed them: relative to the working folder when below it."""
+    from rag.indexing import display_path
+
+    return display_path(Path(path))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+    from rag.evaluation import Evaluator, format_table, load_dataset
+
+    if args.limit is not None and args.limit < 1:
+        raise CitelineError("--limit must be at least 1")
+    dataset = load_dataset(args.dataset, args.corpus, args.limit)
+    settings = _settings(args)
+    if args.index_dir is None and not os.environ.get("CITELINE_INDEX_DIR"):
+        settings = settings.replace(index_dir=Path("index") / "eval" / dataset.name)
+    app = Citeline(settings)
+    _err(f"{dataset.name}: {len(dataset.questions)} questions; index in {app.index_dir}")
+    report = app.index(dataset.corpus, progress=not args.quiet)
+    if report.written:
+        _err(f"indexed {report.articles_total} articles ({report.chunks_total} chunks)")
+    else:
+        _err(f"the index matches the corpus: reused ({report.articles_total} articles, {report.chunks_total} chunks)")
+    result = Evaluator(app, dataset, k=settings.top_k, use_dates=args.use_dates).run(progress=not args.quiet)
+    print(format_table(result))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        _err(f"wrote {args.json_out}")
     return 0
 
 
@@ -176,7 +255,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "list": cmd_list, "show": cmd_show}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "list": cmd_list, "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:

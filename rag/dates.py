@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from dateutil import parser as date_parser
 
@@ -62,3 +62,30 @@ def to_date(iso: str) -> date | None:
         return date.fromisoformat(iso)
     except (TypeError, ValueError):
         return None
+
+
+_RELATIVE = [
+    (re.compile(r"\btoday\b|\bthis morning\b|\btonight\b", re.I), lambda d: (d, d)),
+    (re.compile(r"\byesterday\b", re.I), lambda d: (d - timedelta(days=1), d - timedelta(days=1))),
+    (re.compile(r"\b(?:this|past)\s+week(?:end)?\b|\bthis\s+past\s+week\b", re.I),
+     lambda d: (d - timedelta(days=7), d)),
+    (re.compile(r"\blast\s+week(?:end)?\b", re.I), lambda d: (d - timedelta(days=14), d - timedelta(days=6))),
+    (re.compile(r"\b(?:recent(?:ly)?|latest|days? ago|just)\b", re.I), lambda d: (d - timedelta(days=14), d)),
+    (re.compile(r"\b(?:this|past)\s+month\b", re.I), lambda d: (d - timedelta(days=31), d)),
+    (re.compile(r"\blast\s+month\b", re.I), lambda d: _previous_month(d)),
+    (re.compile(r"\bthis\s+year\b", re.I), lambda d: (date(d.year, 1, 1), d)),
+    (re.compile(r"\blast\s+year\b", re.I), lambda d: (date(d.year - 1, 1, 1), date(d.year - 1, 12, 31))),
+]
+
+
+def _previous_month(day: date) -> tuple[date, date]:
+    last = day.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def relative_window(question: str, as_of: date) -> tuple[date, date] | None:
+    """The dates a relative expression in the question points at ("this week", "last month"), or None."""
+    for pattern, window in _RELATIVE:
+        if pattern.search(question):
+            return window(as_of)
+    return None

@@ -103,7 +103,7 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         step = self.batch_size * 4
-        with tqdm(total=len(texts), desc=desc, unit="chunk", dynamic_ncols=True, leave=False) as bar:
+        with tqdm(total=len(texts), desc=desc, unit="chunk", dynamic_ncols=True, leave=False, disable=None) as bar:
             for begin in range(0, len(order), step):
                 rows = order[begin : begin + step]
                 out[rows] = self.model.encode(

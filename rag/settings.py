@@ -28,6 +28,20 @@ class Settings:
     chunk_tokens: int = 160
     chunk_overlap_tokens: int = 64
     top_k: int = 5
+    # Retrieval: "hybrid" (dense + BM25), "dense" or "bm25"; fusion "weighted" or "rrf".
+    retrieval_mode: str = "hybrid"
+    fusion: str = "weighted"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 100
+    # Dates: a boost for articles published near the question's as-of date, and inside a date it names.
+    recency_weight: float = 0.0
+    recency_days: float = 30.0
+    window_weight: float = 0.0
+    duplicate_cosine: float = 0.97
+    # A sentence-transformers CrossEncoder folder to rerank with; none ships offline, so "" (off) by default.
+    reranker: str = ""
+    rerank_top: int = 30
     max_answer_sentences: int = 3
     # Below this support score the answer abstains and lists the closest passages instead.
     min_support: float = 0.45
@@ -68,6 +82,16 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)
+
+    def retrieval_config(self):
+        from rag.retrieval import RetrievalConfig
+
+        return RetrievalConfig(
+            mode=self.retrieval_mode, fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
+            candidates=self.candidates, recency_weight=self.recency_weight, recency_days=self.recency_days,
+            window_weight=self.window_weight, duplicate_cosine=self.duplicate_cosine, reranker=self.reranker,
+            rerank_top=self.rerank_top,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

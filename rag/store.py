@@ -11,22 +11,25 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.errors import IndexMismatchError, IndexMissingError
+from rag.lexical import Bm25Index
 from rag.schema import Article, Chunk
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_GENERATION_FILE = re.compile(r"^(?:vectors|chunks)-(\d+)\.(?:faiss|sqlite)(?:\.tmp.*)?$")
+_GENERATION_FILE = re.compile(r"^(?:vectors|chunks|bm25)-(\d+)(?:\.faiss|\.sqlite|)(?:\.tmp.*)?$")
 
 _SCHEMA = """
 CREATE TABLE articles (
@@ -88,6 +91,10 @@ class Manifest:
     def chunks_file(self) -> str:
         return f"chunks-{self.generation:06d}.sqlite"
 
+    @property
+    def bm25_dir(self) -> str:
+        return f"bm25-{self.generation:06d}"
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -95,7 +102,7 @@ class Manifest:
                 "embedder": {"name": self.embedder, "dimension": self.dimension},
                 "chunking": self.chunking,
                 "generation": self.generation,
-                "files": {"vectors": self.vectors_file, "chunks": self.chunks_file},
+                "files": {"vectors": self.vectors_file, "chunks": self.chunks_file, "bm25": self.bm25_dir},
                 "counts": self.counts,
                 "created": self.created,
                 "updated": self.updated,
@@ -172,6 +179,16 @@ class IndexReader:
         self.faiss = faiss.read_index(str(vectors))
         self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
         self._articles: dict[str, Article] = {}
+        self._bm25: Bm25Index | None = None
+        self._row_dates: np.ndarray | None = None
+        self._row_sources: list[str] | None = None
+
+    @property
+    def bm25(self) -> Bm25Index:
+        """Loaded on first use: listing or showing articles does not need it."""
+        if self._bm25 is None:
+            self._bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir, self.size)
+        return self._bm25
 
     @property
     def size(self) -> int:
@@ -180,11 +197,43 @@ class IndexReader:
     def close(self) -> None:
         self.db.close()
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top k rows by inner product; with a mask, only rows where it is True."""
+        import faiss
+
         if self.size == 0:
             return []
-        scores, rows = self.faiss.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size))
+        vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if mask is None:
+            scores, rows = self.faiss.search(vector, min(k, self.size))
+        else:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if not len(allowed):
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            scores, rows = self.faiss.search(vector, min(k, len(allowed)), params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def row_dates(self) -> np.ndarray:
+        """Publication day (date ordinal) of every row's article; 0 where the article has no date."""
+        if self._row_dates is None:
+            days = np.zeros(self.size, dtype=np.int64)
+            query = "SELECT c.row, a.published FROM chunks c JOIN articles a ON a.id = c.article_id"
+            for row, published in self.db.execute(query):
+                if published:
+                    with contextlib.suppress(ValueError):
+                        days[row] = date.fromisoformat(published).toordinal()
+            self._row_dates = days
+        return self._row_dates
+
+    def row_sources(self) -> list[str]:
+        if self._row_sources is None:
+            sources = [""] * self.size
+            query = "SELECT c.row, a.source FROM chunks c JOIN articles a ON a.id = c.article_id"
+            for row, source in self.db.execute(query):
+                sources[row] = source
+            self._row_sources = sources
+        return self._row_sources
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
@@ -279,9 +328,14 @@ def write_generation(
 
     vectors_path = index_dir / manifest.vectors_file
     chunks_path = index_dir / manifest.chunks_file
+    bm25_path = index_dir / manifest.bm25_dir
     tmp_vectors = vectors_path.with_name(vectors_path.name + f".tmp{os.getpid()}")
     tmp_chunks = chunks_path.with_name(chunks_path.name + f".tmp{os.getpid()}")
+    tmp_bm25 = bm25_path.with_name(bm25_path.name + f".tmp{os.getpid()}")
     try:
+        Bm25Index.build([c.embed_text for c in chunks]).save(tmp_bm25)
+        for part in tmp_bm25.iterdir():
+            _fsync_file(part)
         vector_index = faiss.IndexFlatIP(manifest.dimension)
         if len(vectors):
             vector_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -290,12 +344,15 @@ def write_generation(
         _write_sqlite(tmp_chunks, articles, chunks)
         os.replace(tmp_vectors, vectors_path)
         os.replace(tmp_chunks, chunks_path)
+        shutil.rmtree(bm25_path, ignore_errors=True)
+        os.replace(tmp_bm25, bm25_path)
         fsync_dir(index_dir)
         atomic_write_text(index_dir / MANIFEST, manifest.to_json())  # the commit point
     except BaseException:
         for path in (tmp_vectors, tmp_chunks):
             with contextlib.suppress(OSError):
                 path.unlink()
+        shutil.rmtree(tmp_bm25, ignore_errors=True)
         raise
     # The previous generation stays until the next build, for readers that opened it a moment ago.
     remove_stale_generations(index_dir, keep={generation, previous.generation if previous else generation})
@@ -307,8 +364,11 @@ def remove_stale_generations(index_dir: Path, keep: set[int]) -> None:
     for path in Path(index_dir).iterdir():
         match = _GENERATION_FILE.match(path.name)
         if match and (int(match.group(1)) not in keep or ".tmp" in path.name):
-            with contextlib.suppress(OSError):
-                path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def _fsync_file(path: Path) -> None:

@@ -1,0 +1,264 @@
+"""`rag eval`: run a question set through retrieval and answering and score it.
+
+Two kinds of set. A benchmark folder (`../shared/bench/README.md`): a corpus file (`corpus.jsonl.gz`, or another
+given with `--corpus`) and `questions.jsonl` with `gold_doc_ids`. A user's own set: a folder of articles and a
+`questions.jsonl` with `question`, optional `answers`, `sources` (file names) and `lines`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import CitelineError
+from rag.metrics import AnswerMetrics, CitationMetrics, RetrievalMetrics, abstention_scores, latency_summary
+from rag.retrieval import Filters
+from rag.schema import Answer, Article, Hit
+
+QUESTIONS = "questions.jsonl"
+CORPUS_NAMES = ("corpus.jsonl.gz", "corpus.jsonl")
+RANK_DEPTH = 50  # chunks ranked per question for the article-level metrics
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+
+@dataclass
+class EvalQuestion:
+    id: str
+    question: str
+    answers: list[str] = field(default_factory=list)
+    gold_doc_ids: list[str] = field(default_factory=list)
+    gold_sources: list[str] = field(default_factory=list)
+    gold_lines: list[tuple[int, int]] = field(default_factory=list)
+    date: str = ""
+    unanswerable: bool | None = None
+
+
+@dataclass
+class Dataset:
+    name: str
+    corpus: list[Path]
+    questions: list[EvalQuestion]
+    kind: str  # "benchmark" (gold article ids) or "folder" (gold file names)
+
+    @property
+    def has_lines(self) -> bool:
+        return any(q.gold_lines for q in self.questions)
+
+    @property
+    def marks_unanswerable(self) -> bool:
+        return any(q.unanswerable is not None for q in self.questions)
+
+
+def _lines(value: Any) -> list[tuple[int, int]]:
+    """12, "12-14", [12, 14] or a list of those."""
+    if value is None or value == []:
+        return []
+    if isinstance(value, int):
+        return [(value, value)]
+    if isinstance(value, str):
+        first, _, last = value.partition("-")
+        return [(int(first), int(last or first))]
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return [(value[0], value[1])]
+    if isinstance(value, list):
+        return [span for item in value for span in _lines(item)]
+    raise ValueError(f"lines must be 12, '12-14', [12, 14] or a list of those, not {value!r}")
+
+
+def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = None) -> Dataset:
+    folder = Path(folder)
+    questions_path = folder / QUESTIONS
+    if not questions_path.is_file():
+        raise CitelineError(f"{folder} has no {QUESTIONS}; see `rag eval --help` for the two kinds of set")
+    questions = []
+    for number, raw in enumerate(questions_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            text = record["question"]
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("empty question")
+            questions.append(
+                EvalQuestion(
+                    id=str(record.get("id") or number),
+                    question=text,
+                    answers=[str(a) for a in record.get("answers") or []],
+                    gold_doc_ids=[str(i) for i in record.get("gold_doc_ids") or []],
+                    gold_sources=[str(s) for s in record.get("sources") or []],
+                    gold_lines=_lines(record.get("lines")),
+                    date=str(record.get("date") or ""),
+                    unanswerable=record.get("unanswerable"),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CitelineError(f"{questions_path}:{number}: not a question record ({exc})") from None
+    if limit:
+        questions = questions[:limit]
+    if not questions:
+        raise CitelineError(f"{questions_path} holds no questions")
+    name = folder.resolve().name
+    if corpus is not None:
+        corpus = Path(corpus)
+        if not corpus.exists():
+            raise CitelineError(f"--corpus {corpus}: no such file or folder")
+        name = f"{name}-{corpus.resolve().parent.name}" if corpus.is_file() else f"{name}-{corpus.resolve().name}"
+        return Dataset(name, [corpus], questions, "benchmark")
+    for candidate in CORPUS_NAMES:
+        if (folder / candidate).is_file():
+            return Dataset(name, [folder / candidate], questions, "benchmark")
+    files = sorted(p for p in folder.iterdir() if p.name != QUESTIONS and not p.name.startswith("."))
+    if not files:
+        raise CitelineError(f"{folder} has questions but no articles")
+    return Dataset(name, files, questions, "folder")
+
+
+def _gold_ids(dataset: Dataset, question: EvalQuestion) -> set[str]:
+    return set(question.gold_doc_ids) if dataset.kind == "benchmark" else set(question.gold_sources)
+
+
+def _article_key(dataset: Dataset, article: Article) -> str:
+    """What a question's gold list names: the corpus id, or the file name for a user's folder."""
+    if dataset.kind == "benchmark":
+        return article.doc_id or article.id
+    return Path(article.source.split("#")[0]).name
+
+
+def _matches(dataset: Dataset, article: Article, gold: set[str]) -> bool:
+    key = _article_key(dataset, article)
+    if dataset.kind == "benchmark":
+        return key in gold
+    return key in gold or any(article.source.endswith(g) for g in gold)
+
+
+def _on_gold_lines(question: EvalQuestion, start: int, end: int) -> bool:
+    return any(start <= g_end and g_start <= end for g_start, g_end in question.gold_lines)
+
+
+class Evaluator:
+    """Scores retrieval, answers, citations, abstention and latency of a Citeline on a data set."""
+
+    def __init__(self, app, dataset: Dataset, k: int = 5, use_dates: bool = False):
+        self.app = app
+        self.dataset = dataset
+        self.k = k
+        self.use_dates = use_dates
+
+    def run(self, progress: bool = True, on_question: Callable[[dict], None] | None = None) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        from rag.dates import to_date
+
+        records = []
+        dataset = self.dataset
+        self.app.warm_up()
+        for question in tqdm(dataset.questions, desc="Evaluating", unit="q", disable=None if progress else True):
+            as_of = to_date(question.date) if self.use_dates and question.date else None
+            started = time.perf_counter()
+            vector = self.app.embedder.embed_query(question.question)
+            ranked = self.app.retriever().rank(question.question, vector, filters=Filters(), as_of=as_of,
+                                               limit=max(RANK_DEPTH, self.k))
+            retrieved = time.perf_counter()
+            answer = self.app.answer(question.question, ranked[: self.k], vector)
+            done = time.perf_counter()
+            answer.timings_ms = {"retrieve": (retrieved - started) * 1000, "answer": (done - retrieved) * 1000,
+                                 "total": (done - started) * 1000}
+            record = self._record(question, ranked, answer)
+            records.append(record)
+            if on_question:
+                on_question(record)
+        return {"dataset": dataset.name, "kind": dataset.kind, "questions": len(records), "k": self.k,
+                "use_dates": self.use_dates, "summary": self.summarise(records), "records": records}
+
+    def _record(self, question: EvalQuestion, ranked: list[Hit], answer: Answer) -> dict[str, Any]:
+        dataset = self.dataset
+        gold = _gold_ids(dataset, question)
+        articles = list(dict.fromkeys(_article_key(dataset, h.article) for h in ranked))
+        line_ranking = []
+        if question.gold_lines:
+            line_ranking = [
+                "gold" if _matches(dataset, h.article, gold) and _on_gold_lines(question, h.chunk.line_start,
+                                                                                h.chunk.line_end) else f"x{i}"
+                for i, h in enumerate(ranked)
+            ]
+        cited = []
+        cited_lines = []
+        for c in answer.citations:
+            article = self.app.reader().article(c.article_id)
+            ok = _matches(dataset, article, gold)
+            cited.append(_article_key(dataset, article) if ok else f"other:{c.article_id}")
+            cited_lines.append("gold" if ok and _on_gold_lines(question, c.line_start, c.line_end) else "x")
+        return {
+            **asdict(question),
+            "ranked_articles": articles[:10],
+            "line_ranking": line_ranking[:10],
+            "answer": answer.answer,
+            "prediction": _MARKER.sub("", answer.answer).strip() if not answer.abstained else "",
+            "abstained": answer.abstained,
+            "citations": [c.to_dict() for c in answer.citations],
+            "cited": cited,
+            "cited_lines": cited_lines,
+            "timings_ms": answer.timings_ms,
+        }
+
+    def summarise(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        dataset = self.dataset
+        summary: dict[str, float] = {}
+        answerable = [r for r in records if not r["unanswerable"]]
+        gold = [set(r["gold_doc_ids"]) if dataset.kind == "benchmark" else set(r["gold_sources"]) for r in answerable]
+        summary.update(RetrievalMetrics()([r["ranked_articles"] for r in answerable], gold, prefix="article_"))
+        with_lines = [r for r in answerable if r["gold_lines"]]
+        if with_lines:
+            summary.update(RetrievalMetrics()([r["line_ranking"] for r in with_lines], [{"gold"}] * len(with_lines),
+                                              prefix="line_"))
+        with_answers = [r for r in answerable if r["answers"]]
+        if with_answers:
+            summary.update(AnswerMetrics()([r["prediction"] for r in with_answers],
+                                           [r["answers"] for r in with_answers]))
+        answered = [(r, g) for r, g in zip(answerable, gold, strict=True) if not r["abstained"]]
+        if answered:
+            summary.update(CitationMetrics()([r["cited"] for r, _ in answered], [g for _, g in answered]))
+            lined = [r for r, _ in answered if r["gold_lines"]]
+            if lined:
+                summary.update(CitationMetrics()([r["cited_lines"] for r in lined], [{"gold"}] * len(lined),
+                                                 prefix="line_"))
+        if dataset.marks_unanswerable:
+            scored = abstention_scores([r["abstained"] for r in records], [bool(r["unanswerable"]) for r in records])
+            summary.update({f"abstain_{name}": value for name, value in scored.items()})
+        for stage in ("retrieve", "answer", "total"):
+            for name, value in latency_summary([r["timings_ms"][stage] for r in records]).items():
+                if name in ("p50", "p95"):
+                    summary[f"latency_{stage}_{name}_ms"] = value
+        return summary
+
+
+def format_table(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    lines = [f"{result['dataset']}: {result['questions']} questions, k={result['k']}"
+             + (", with as-of dates" if result["use_dates"] else "")]
+
+    def row(label: str, keys: list[tuple[str, str]]) -> None:
+        present = [(name, s[key]) for name, key in keys if key in s]
+        if present:
+            lines.append(f"  {label:<12}" + "  ".join(f"{name} {value:.3f}" for name, value in present))
+
+    at = [("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"), ("MRR@10", "mrr@10"),
+          ("nDCG@10", "ndcg@10")]
+    row("articles", [(n, "article_" + k) for n, k in at])
+    row("lines", [(n, "line_" + k) for n, k in at])
+    row("answers", [("contains", "contains"), ("EM", "exact_match"), ("F1", "f1")])
+    row("citations", [("precise", "citation_precision"), ("answers ok", "answers_with_correct_citation"),
+                      ("lines precise", "line_citation_precision"),
+                      ("lines ok", "line_answers_with_correct_citation")])
+    row("abstention", [("precision", "abstain_precision"), ("recall", "abstain_recall"), ("F1", "abstain_f1"),
+                       ("rate", "abstain_abstain_rate")])
+    latency = [f"{stage} p50 {s[f'latency_{stage}_p50_ms']:.1f} / p95 {s[f'latency_{stage}_p95_ms']:.1f} ms"
+               for stage in ("retrieve", "answer", "total") if f"latency_{stage}_p50_ms" in s]
+    if latency:
+        lines.append("  latency     " + "; ".join(latency))
+    return "\n".join(lines)
