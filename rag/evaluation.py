@@ -18,7 +18,7 @@ from typing import Any
 from rag.errors import CitelineError
 from rag.metrics import AnswerMetrics, CitationMetrics, RetrievalMetrics, abstention_scores, latency_summary
 from rag.retrieval import Filters
-from rag.schema import Answer, Article, Hit
+from rag.schema import Answer, Hit
 
 QUESTIONS = "questions.jsonl"
 CORPUS_NAMES = ("corpus.jsonl.gz", "corpus.jsonl")
@@ -118,24 +118,6 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
     return Dataset(name, files, questions, "folder")
 
 
-def _gold_ids(dataset: Dataset, question: EvalQuestion) -> set[str]:
-    return set(question.gold_doc_ids) if dataset.kind == "benchmark" else set(question.gold_sources)
-
-
-def _article_key(dataset: Dataset, article: Article) -> str:
-    """What a question's gold list names: the corpus id, or the file name for a user's folder."""
-    if dataset.kind == "benchmark":
-        return article.doc_id or article.id
-    return Path(article.source.split("#")[0]).name
-
-
-def _matches(dataset: Dataset, article: Article, gold: set[str]) -> bool:
-    key = _article_key(dataset, article)
-    if dataset.kind == "benchmark":
-        return key in gold
-    return key in gold or any(article.source.endswith(g) for g in gold)
-
-
 def _on_gold_lines(question: EvalQuestion, start: int, end: int) -> bool:
     return any(start <= g_end and g_start <= end for g_start, g_end in question.gold_lines)
 
@@ -148,6 +130,19 @@ class Evaluator:
         self.dataset = dataset
         self.k = k
         self.use_dates = use_dates
+        self._names: dict[str, set[str]] | None = None
+
+    def gold_articles(self, question: EvalQuestion) -> set[str]:
+        """Ids of the indexed articles a question's gold list names (by corpus id, alias or file name)."""
+        if self._names is None:
+            self._names = {}
+            layout = self.app.reader().layout()
+            for article_id, keys in zip(layout.ids, layout.keys, strict=True):
+                for key in keys:
+                    self._names.setdefault(key, set()).add(article_id)
+                    self._names.setdefault(Path(key.split("#")[0]).name, set()).add(article_id)
+        names = question.gold_doc_ids if self.dataset.kind == "benchmark" else question.gold_sources
+        return {article_id for name in names for article_id in self._names.get(name, ())}
 
     def run(self, progress: bool = True, on_question: Callable[[dict], None] | None = None) -> dict[str, Any]:
         from tqdm import tqdm
@@ -176,25 +171,23 @@ class Evaluator:
                 "use_dates": self.use_dates, "summary": self.summarise(records), "records": records}
 
     def _record(self, question: EvalQuestion, ranked: list[Hit], answer: Answer) -> dict[str, Any]:
-        dataset = self.dataset
-        gold = _gold_ids(dataset, question)
-        articles = list(dict.fromkeys(_article_key(dataset, h.article) for h in ranked))
+        gold = self.gold_articles(question)
+        articles = list(dict.fromkeys(h.article.id for h in ranked))
         line_ranking = []
         if question.gold_lines:
             line_ranking = [
-                "gold" if _matches(dataset, h.article, gold) and _on_gold_lines(question, h.chunk.line_start,
-                                                                                h.chunk.line_end) else f"x{i}"
+                "gold" if h.article.id in gold and _on_gold_lines(question, h.chunk.line_start, h.chunk.line_end)
+                else f"x{i}"
                 for i, h in enumerate(ranked)
             ]
-        cited = []
-        cited_lines = []
-        for c in answer.citations:
-            article = self.app.reader().article(c.article_id)
-            ok = _matches(dataset, article, gold)
-            cited.append(_article_key(dataset, article) if ok else f"other:{c.article_id}")
-            cited_lines.append("gold" if ok and _on_gold_lines(question, c.line_start, c.line_end) else "x")
+        cited = [c.article_id for c in answer.citations]
+        cited_lines = [
+            "gold" if c.article_id in gold and _on_gold_lines(question, c.line_start, c.line_end) else "x"
+            for c in answer.citations
+        ]
         return {
             **asdict(question),
+            "gold_articles": sorted(gold),
             "ranked_articles": articles[:10],
             "line_ranking": line_ranking[:10],
             "answer": answer.answer,
@@ -210,7 +203,7 @@ class Evaluator:
         dataset = self.dataset
         summary: dict[str, float] = {}
         answerable = [r for r in records if not r["unanswerable"]]
-        gold = [set(r["gold_doc_ids"]) if dataset.kind == "benchmark" else set(r["gold_sources"]) for r in answerable]
+        gold = [set(r["gold_articles"]) for r in answerable]
         summary.update(RetrievalMetrics()([r["ranked_articles"] for r in answerable], gold, prefix="article_"))
         with_lines = [r for r in answerable if r["gold_lines"]]
         if with_lines:

@@ -56,6 +56,13 @@ def display_path(path: Path) -> str:
         return str(absolute)
 
 
+def merge_aliases(into: Article, copy: Article) -> None:
+    """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it."""
+    for key in (copy.doc_id or copy.source, *copy.aliases):
+        if key and key not in (into.doc_id, into.source) and key not in into.aliases:
+            into.aliases.append(key)
+
+
 @contextlib.contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """One writer per index directory; readers never wait for it."""
@@ -170,7 +177,10 @@ class Indexer:
             for article in articles:
                 if article.id not in ids:
                     ids.append(article.id)
-                loaded.setdefault(article.id, article)
+                if article.id in loaded:
+                    merge_aliases(loaded[article.id], article)
+                else:
+                    loaded[article.id] = article
             sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
         report.seconds["read"] = time.perf_counter() - started
 
@@ -202,6 +212,8 @@ class Indexer:
         fresh: list[Chunk] = []
         for article_id in wanted:
             if article_id in old_rows and article_id in old_articles:
+                if article_id in loaded:
+                    merge_aliases(old_articles[article_id], loaded[article_id])
                 articles.append(old_articles[article_id])
                 carried = old.chunks_of(article_id)
                 chunks.extend(carried)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -33,42 +32,54 @@ class Filters:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
+    """How candidates are found and ranked. Defaults are tuned on rtqa2022/mini (see BENCHMARKS.md)."""
+
     mode: str = "hybrid"
     fusion: str = "weighted"
-    dense_weight: float = 0.5  # weighted fusion: the dense share, BM25 has the rest
+    # Weighted fusion of three article-level signals: best chunk by embedding, best chunk by BM25, whole
+    # article by BM25 (each min-max normalised over the candidates).
+    dense_weight: float = 0.4
+    chunk_bm25_weight: float = 0.3
+    article_bm25_weight: float = 0.3
     rrf_k: int = 60
-    candidates: int = 100  # per retriever, before fusion
-    recency_weight: float = 0.0  # added for an article published at the as-of date, decaying with distance
-    recency_days: float = 30.0
-    window_weight: float = 0.0  # added for an article inside a relative date the question names
-    duplicate_cosine: float = 0.97  # chunks this close to a better one, from another article, are copies
+    candidates: int = 200  # chunks per retriever, and articles by BM25, before fusion
+    # News is about time: a boost decaying with the distance from the as-of date (today when none is given)...
+    recency_weight: float = 0.5
+    recency_days: float = 14.0
+    # ...and, among the best candidates, a preference for the ones published nearer to it.
+    relative_recency_weight: float = 0.3
+    recency_pool: int = 10
+    window_weight: float = 0.1  # for an article inside a date the question names ("this week")
+    chunks_per_article: int = 2
+    duplicate_cosine: float = 0.97  # an article whose best chunk is this close to a better one's is a copy
     reranker: str = ""  # path of a sentence-transformers CrossEncoder; "" for none
-    rerank_top: int = 30
+    rerank_top: int = 20
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise SettingsError(f"retrieval mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.fusion not in FUSIONS:
             raise SettingsError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise SettingsError("dense_weight must be between 0 and 1")
-        if self.candidates < 1 or self.rrf_k < 1 or self.rerank_top < 1:
-            raise SettingsError("candidates, rrf_k and rerank_top must be at least 1")
+        weights = (self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight, self.recency_weight,
+                   self.relative_recency_weight, self.window_weight)
+        if any(w < 0 for w in weights):
+            raise SettingsError("retrieval weights cannot be negative")
+        if min(self.candidates, self.rrf_k, self.rerank_top, self.recency_pool, self.chunks_per_article) < 1:
+            raise SettingsError("candidates, rrf_k, rerank_top, recency_pool and chunks_per_article must be >= 1")
         if self.recency_days <= 0:
             raise SettingsError("recency_days must be positive")
 
-
-@dataclass
-class _Pool:
-    rows: list[int] = field(default_factory=list)
-    dense: dict[int, float] = field(default_factory=dict)
-    lexical: dict[int, float] = field(default_factory=dict)
-    dense_rank: dict[int, int] = field(default_factory=dict)
-    lexical_rank: dict[int, int] = field(default_factory=dict)
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        if self.mode == "dense":
+            return 1.0, 0.0, 0.0
+        if self.mode == "bm25":
+            return 0.0, 0.5, 0.5
+        return self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight
 
 
 class Retriever:
-    """Dense (FAISS) and BM25 candidates over the same chunks, fused, then dated and de-duplicated."""
+    """Ranks articles on dense and BM25 evidence and their dates, then hands out their best chunks."""
 
     def __init__(self, reader: IndexReader, embedder: Embedder, config: RetrievalConfig | None = None):
         self.reader = reader
@@ -98,135 +109,149 @@ class Retriever:
         as_of: date | None = None,
         limit: int | None = None,
     ) -> list[Hit]:
-        """Every candidate, best first, copies removed; `limit` stops early."""
-        config = self.config
+        """Chunks best first: the best few of each article, articles in order, copies left out."""
         if self.reader.size == 0:
             return []
-        mask = self._mask(filters) if filters is not None and filters.active else None
-        if mask is not None and not mask.any():
+        layout = self.reader.layout()
+        article_mask = self._article_mask(filters) if filters is not None and filters.active else None
+        if article_mask is not None and not article_mask.any():
             return []
-        vector = None
-        if config.mode != "bm25":
-            vector = self.embedder.embed_query(question) if query_vector is None else query_vector
-        pool = self._candidates(question, vector, mask)
-        scores = self._fuse(pool)
-        if as_of is not None or config.window_weight:
-            scores = self._date_boost(question, pool.rows, scores, as_of or date.today())
-        order = sorted(pool.rows, key=lambda r: -scores[r])
-        if config.reranker:
-            order = self._rerank(question, order)
-        return self._hits(order, scores, limit)
-
-    # -- candidates and fusion -------------------------------------------------------------------------------------
-    def _candidates(self, question: str, vector: np.ndarray | None, mask: np.ndarray | None) -> _Pool:
-        config, pool = self.config, _Pool()
+        row_mask = article_mask[layout.row_article] if article_mask is not None else None
+        config = self.config
+        w_dense, w_chunk, w_article = config.weights
         n = min(config.candidates, self.reader.size)
-        if vector is not None:
-            for rank, (row, score) in enumerate(self.reader.search(vector, n, mask), start=1):
-                pool.dense[row], pool.dense_rank[row] = score, rank
-        bm25_scores = None
-        if config.mode != "dense":
-            bm25 = self.reader.bm25
-            bm25_scores = bm25.scores(question)
-            if mask is not None:
-                bm25_scores = np.where(mask, bm25_scores, 0.0)
-            for rank, (row, score) in enumerate(_top(bm25_scores, n), start=1):
-                pool.lexical[row], pool.lexical_rank[row] = score, rank
-        pool.rows = list(dict.fromkeys([*pool.dense, *pool.lexical]))
-        # Weighted fusion needs both scores for every candidate, not only for those each side found.
-        if config.mode == "hybrid" and config.fusion == "weighted":
-            missing = [r for r in pool.rows if r not in pool.dense]
-            if missing and vector is not None:
-                for row, value in zip(missing, self.reader.vectors(missing) @ vector, strict=True):
-                    pool.dense[row] = float(value)
-            if bm25_scores is not None:
-                for row in pool.rows:
-                    pool.lexical.setdefault(row, float(bm25_scores[row]))
-        return pool
 
-    def _fuse(self, pool: _Pool) -> dict[int, float]:
-        config = self.config
-        if config.mode == "dense":
-            return dict(pool.dense)
-        if config.mode == "bm25":
-            top = max(pool.lexical.values(), default=1.0) or 1.0
-            return {r: s / top for r, s in pool.lexical.items()}
-        if config.fusion == "rrf":
-            return {
-                r: (1.0 / (config.rrf_k + pool.dense_rank[r]) if r in pool.dense_rank else 0.0)
-                + (1.0 / (config.rrf_k + pool.lexical_rank[r]) if r in pool.lexical_rank else 0.0)
-                for r in pool.rows
-            }
-        dense = _min_max({r: pool.dense.get(r, 0.0) for r in pool.rows})
-        lexical = _min_max({r: pool.lexical.get(r, 0.0) for r in pool.rows})
-        w = config.dense_weight
-        return {r: w * dense[r] + (1 - w) * lexical[r] for r in pool.rows}
+        dense: dict[int, float] = {}
+        if w_dense > 0 or config.mode == "dense":
+            vector = self.embedder.embed_query(question) if query_vector is None else query_vector
+            dense = dict(self.reader.search(vector, n, row_mask))
+        chunk_bm25 = np.zeros(self.reader.size, dtype=np.float32)
+        article_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
+        if w_chunk > 0 or w_article > 0:
+            chunk_bm25 = self.reader.bm25.scores(question)
+            article_bm25 = self.reader.article_bm25.scores(question)
+            if row_mask is not None:
+                chunk_bm25 = np.where(row_mask, chunk_bm25, 0.0).astype(np.float32)
+                article_bm25 = np.where(article_mask, article_bm25, 0.0).astype(np.float32)
 
-    # -- dates ---------------------------------------------------------------------------------------------------------
-    def _date_boost(self, question: str, rows: list[int], scores: dict[int, float], as_of: date) -> dict[int, float]:
+        lexical_rows = [r for r, _ in _top(chunk_bm25, n)] if w_chunk > 0 else []
+        candidate_rows = list(dict.fromkeys([*dense, *lexical_rows]))
+        articles = list(dict.fromkeys(int(layout.row_article[r]) for r in candidate_rows))
+        if w_article > 0:
+            articles = list(dict.fromkeys([*articles, *(a for a, _ in _top(article_bm25, n))]))
+        if not articles:
+            return []
+
+        best_dense = _best_per_article(dense, layout.row_article)
+        floor = min(dense.values()) if dense else 0.0
+        best_chunk_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
+        np.maximum.at(best_chunk_bm25, layout.row_article, chunk_bm25)
+        signals = {
+            "dense": np.array([best_dense.get(a, floor) for a in articles]),
+            "chunk_bm25": best_chunk_bm25[articles],
+            "article_bm25": article_bm25[articles],
+        }
+        if config.fusion == "rrf" and config.mode == "hybrid":
+            scores = sum(_rrf(values, config.rrf_k) for values in signals.values())
+        else:
+            scores = (w_dense * _min_max(signals["dense"]) + w_chunk * _min_max(signals["chunk_bm25"])
+                      + w_article * _min_max(signals["article_bm25"]))
+        scores = self._date_boost(question, np.asarray(articles), scores, as_of or date.today())
+        order = [articles[i] for i in np.argsort(-scores, kind="stable")]
+        by_article = dict(zip(articles, scores.tolist(), strict=True))
+        dense_rows: dict[int, list[int]] = {}
+        for row in dense:
+            dense_rows.setdefault(int(layout.row_article[row]), []).append(row)
+        if config.reranker:
+            order = self._rerank(question, order, dense_rows, dense, chunk_bm25)
+        return self._hits(order, by_article, dense_rows, dense, chunk_bm25, limit)
+
+    # -- dates and filters ---------------------------------------------------------------------------------------------
+    def _date_boost(self, question: str, articles: np.ndarray, scores: np.ndarray, as_of: date) -> np.ndarray:
         config = self.config
-        published = self.reader.row_dates()
+        days = self.reader.layout().days[articles]
+        dated = days > 0
+        if not dated.any():
+            return scores
+        distance = np.abs(as_of.toordinal() - days).astype(np.float64)
+        boosted = scores + config.recency_weight * np.exp(-distance / config.recency_days) * dated
         window = relative_window(question, as_of)
-        boosted = dict(scores)
-        for row in rows:
-            day = published[row]
-            if day <= 0:
-                continue
-            if config.recency_weight:
-                distance = abs(as_of.toordinal() - day)
-                boosted[row] += config.recency_weight * math.exp(-distance / config.recency_days)
-            if window is not None and config.window_weight and window[0].toordinal() <= day <= window[1].toordinal():
-                boosted[row] += config.window_weight
+        if window is not None and config.window_weight:
+            inside = dated & (days >= window[0].toordinal()) & (days <= window[1].toordinal())
+            boosted = boosted + config.window_weight * inside
+        if config.relative_recency_weight:
+            pool = np.argsort(-boosted, kind="stable")[: config.recency_pool]
+            pool = pool[dated[pool]]
+            if len(pool) > 1:
+                nearness = -np.log1p(distance[pool])
+                boosted[pool] += config.relative_recency_weight * _min_max(nearness)
         return boosted
 
-    def _mask(self, filters: Filters) -> np.ndarray:
-        published = self.reader.row_dates()
-        mask = np.ones(self.reader.size, dtype=bool)
+    def _article_mask(self, filters: Filters) -> np.ndarray:
+        layout = self.reader.layout()
+        mask = np.ones(len(layout.ids), dtype=bool)
         if filters.since is not None:
-            mask &= published >= filters.since.toordinal()
+            mask &= layout.days >= filters.since.toordinal()
         if filters.until is not None:
-            mask &= (published > 0) & (published <= filters.until.toordinal())
+            mask &= (layout.days > 0) & (layout.days <= filters.until.toordinal())
         if filters.sources:
-            sources = self.reader.row_sources()
-            allowed = np.array([any(s.startswith(p) for p in filters.sources) for s in sources], dtype=bool)
-            mask &= allowed
+            mask &= np.array([any(s.startswith(p) for p in filters.sources) for s in layout.sources], dtype=bool)
         return mask
 
-    # -- reranking and copies -----------------------------------------------------------------------------------------
-    def _rerank(self, question: str, order: list[int]) -> list[int]:
+    # -- chunks of the ranked articles --------------------------------------------------------------------------------
+    def _article_rows(self, position: int, dense_rows: dict[int, list[int]], dense: dict[int, float],
+                      chunk_bm25: np.ndarray) -> list[int]:
+        """An article's chunks, best first: those the embedding found by its score, else by BM25."""
+        rows = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
+        if rows:
+            return rows
+        all_rows = np.flatnonzero(self.reader.layout().row_article == position)
+        return [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
+
+    def _rerank(self, question: str, order: list[int], dense_rows: dict[int, list[int]], dense: dict[int, float],
+                chunk_bm25: np.ndarray) -> list[int]:
+        """A user-supplied cross-encoder reorders the top articles by their best chunk."""
         if self._reranker is None:
             from sentence_transformers import CrossEncoder
 
             self._reranker = CrossEncoder(self.config.reranker, device=self.embedder.device)
         head = order[: self.config.rerank_top]
-        chunks = self.reader.chunks(head)
+        best_rows = [self._article_rows(a, dense_rows, dense, chunk_bm25)[0] for a in head]
+        chunks = self.reader.chunks(best_rows)
         scores = self._reranker.predict([(question, c.embed_text) for c in chunks], show_progress_bar=False)
-        reranked = [row for _, row in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
+        reranked = [a for _, a in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
         return reranked + order[self.config.rerank_top :]
 
-    def _hits(self, order: list[int], scores: dict[int, float], limit: int | None) -> list[Hit]:
-        """Hits best first, leaving out chunks that copy a better chunk of another article (wire copies)."""
-        kept: list[int] = []
+    def _hits(self, order: list[int], article_scores: dict[int, float], dense_rows: dict[int, list[int]],
+              dense: dict[int, float], chunk_bm25: np.ndarray, limit: int | None) -> list[Hit]:
+        """Up to `chunks_per_article` chunks of each article in order; an article copying a better one is skipped."""
+        layout = self.reader.layout()
         kept_vectors: list[np.ndarray] = []
-        kept_articles: list[str] = []
-        chunks = self.reader.chunks(order)
-        vectors = self.reader.vectors(order)
         hits: list[Hit] = []
-        for row, chunk, vector in zip(order, chunks, vectors, strict=True):
+        for position in order:
             if limit is not None and len(hits) >= limit:
                 break
-            copy = any(
-                article != chunk.article_id and float(vector @ other) >= self.config.duplicate_cosine
-                for article, other in zip(kept_articles, kept_vectors, strict=True)
-            )
-            if copy:
+            rows = self._article_rows(position, dense_rows, dense, chunk_bm25)
+            best_vector = self.reader.vectors(rows[:1])[0]
+            if any(float(best_vector @ other) >= self.config.duplicate_cosine for other in kept_vectors):
                 continue
-            kept.append(row)
-            kept_vectors.append(vector)
-            kept_articles.append(chunk.article_id)
-            hits.append(Hit(chunk=chunk, article=self.reader.article(chunk.article_id), score=float(scores[row]),
-                            rank=len(hits) + 1))
+            kept_vectors.append(best_vector)
+            article = self.reader.article(layout.ids[position])
+            for chunk in self.reader.chunks(rows[: self.config.chunks_per_article]):
+                if limit is not None and len(hits) >= limit:
+                    break
+                hits.append(Hit(chunk=chunk, article=article, score=float(article_scores[position]),
+                                rank=len(hits) + 1))
         return hits
+
+
+def _best_per_article(scores: dict[int, float], row_article: np.ndarray) -> dict[int, float]:
+    best: dict[int, float] = {}
+    for row, score in scores.items():
+        article = int(row_article[row])
+        if score > best.get(article, -np.inf):
+            best[article] = score
+    return best
 
 
 def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -238,14 +263,20 @@ def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(r), float(scores[r])) for r in top]
 
 
-def _min_max(values: dict[int, float]) -> dict[int, float]:
-    if not values:
-        return {}
-    low, high = min(values.values()), max(values.values())
-    span = high - low
-    if span <= 0:
-        return {r: 1.0 if high > 0 else 0.0 for r in values}
-    return {r: (v - low) / span for r, v in values.items()}
+def _min_max(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return values
+    low, high = values.min(), values.max()
+    if high - low <= 1e-12:
+        return np.ones_like(values) if high > 0 else np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def _rrf(values: np.ndarray, k: int) -> np.ndarray:
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
+    return np.where(values > 0, 1.0 / (k + ranks), 0.0)
 
 
 def parse_day(text: str | None) -> date | None:

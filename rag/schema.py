@@ -18,6 +18,7 @@ class Article:
     url: str = ""
     doc_id: str = ""  # the id the source gave it (benchmark corpora), else ""
     furniture: list[int] = field(default_factory=list)  # 1-based lines that are not reporting
+    aliases: list[str] = field(default_factory=list)  # ids or sources of identical copies, stored once
 
     @property
     def lines(self) -> list[str]:

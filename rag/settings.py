@@ -28,20 +28,25 @@ class Settings:
     chunk_tokens: int = 160
     chunk_overlap_tokens: int = 64
     top_k: int = 5
-    # Retrieval: "hybrid" (dense + BM25), "dense" or "bm25"; fusion "weighted" or "rrf".
+    # Retrieval (see rag/retrieval.py): "hybrid" (dense + BM25), "dense" or "bm25"; fusion "weighted" or "rrf".
     retrieval_mode: str = "hybrid"
     fusion: str = "weighted"
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
+    chunk_bm25_weight: float = 0.3
+    article_bm25_weight: float = 0.3
     rrf_k: int = 60
-    candidates: int = 100
-    # Dates: a boost for articles published near the question's as-of date, and inside a date it names.
-    recency_weight: float = 0.0
-    recency_days: float = 30.0
-    window_weight: float = 0.0
+    candidates: int = 200
+    # Dates: a boost for articles published near the question's as-of date (today when none is given).
+    recency_weight: float = 0.5
+    recency_days: float = 14.0
+    relative_recency_weight: float = 0.3
+    recency_pool: int = 10
+    window_weight: float = 0.1
+    chunks_per_article: int = 2
     duplicate_cosine: float = 0.97
     # A sentence-transformers CrossEncoder folder to rerank with; none ships offline, so "" (off) by default.
     reranker: str = ""
-    rerank_top: int = 30
+    rerank_top: int = 20
     max_answer_sentences: int = 3
     # Below this support score the answer abstains and lists the closest passages instead.
     min_support: float = 0.45
@@ -86,12 +91,8 @@ class Settings:
     def retrieval_config(self):
         from rag.retrieval import RetrievalConfig
 
-        return RetrievalConfig(
-            mode=self.retrieval_mode, fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
-            candidates=self.candidates, recency_weight=self.recency_weight, recency_days=self.recency_days,
-            window_weight=self.window_weight, duplicate_cosine=self.duplicate_cosine, reranker=self.reranker,
-            rerank_top=self.rerank_top,
-        )
+        names = [f.name for f in fields(RetrievalConfig) if f.name != "mode"]
+        return RetrievalConfig(mode=self.retrieval_mode, **{name: getattr(self, name) for name in names})
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -34,7 +34,8 @@ _GENERATION_FILE = re.compile(r"^(?:vectors|chunks|bm25)-(\d+)(?:\.faiss|\.sqlit
 _SCHEMA = """
 CREATE TABLE articles (
     id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
-    published TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, furniture TEXT NOT NULL
+    published TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, furniture TEXT NOT NULL,
+    aliases TEXT NOT NULL, position INTEGER NOT NULL UNIQUE
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
@@ -160,6 +161,39 @@ def check_compatible(manifest: Manifest, index_dir: Path, embedder: str, dimensi
         )
 
 
+def article_search_text(article: Article) -> str:
+    """What article-level BM25 reads: the title counts twice, as headlines carry the story's key words."""
+    return f"{article.title}\n{article.title}\n{article.text}"
+
+
+@dataclass
+class ArticleLayout:
+    ids: list[str]  # article id by position
+    sources: list[str]  # source by position
+    keys: list[set[str]]  # doc ids, aliases and source of each position
+    days: np.ndarray  # publication day (date ordinal) by position, 0 when unknown
+    row_article: np.ndarray  # article position of every chunk row
+
+    @classmethod
+    def read(cls, db: sqlite3.Connection, size: int, count: int) -> ArticleLayout:
+        ids, sources, keys = [""] * count, [""] * count, [set() for _ in range(count)]
+        days = np.zeros(count, dtype=np.int64)
+        positions = {}
+        for article_id, position, source, doc_id, aliases, published in db.execute(
+            "SELECT id, position, source, doc_id, aliases, published FROM articles"
+        ):
+            ids[position], sources[position] = article_id, source
+            keys[position] = {k for k in (doc_id, source, *json.loads(aliases)) if k}
+            positions[article_id] = position
+            if published:
+                with contextlib.suppress(ValueError):
+                    days[position] = date.fromisoformat(published).toordinal()
+        row_article = np.zeros(size, dtype=np.int64)
+        for row, article_id in db.execute("SELECT row, article_id FROM chunks"):
+            row_article[row] = positions[article_id]
+        return cls(ids, sources, keys, days, row_article)
+
+
 class IndexReader:
     """An open generation of the index: vector search plus metadata look-ups."""
 
@@ -180,15 +214,33 @@ class IndexReader:
         self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
         self._articles: dict[str, Article] = {}
         self._bm25: Bm25Index | None = None
-        self._row_dates: np.ndarray | None = None
-        self._row_sources: list[str] | None = None
+        self._article_bm25: Bm25Index | None = None
+        self._layout: ArticleLayout | None = None
 
     @property
     def bm25(self) -> Bm25Index:
-        """Loaded on first use: listing or showing articles does not need it."""
+        """BM25 over chunks, row for row with the vectors. Loaded on first use: `rag list` does not need it."""
         if self._bm25 is None:
-            self._bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir, self.size)
+            self._bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir / "chunks", self.size)
         return self._bm25
+
+    @property
+    def article_bm25(self) -> Bm25Index:
+        """BM25 over whole articles (title and text), one row per article position."""
+        if self._article_bm25 is None:
+            self._article_bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir / "articles",
+                                                self.article_count)
+        return self._article_bm25
+
+    @property
+    def article_count(self) -> int:
+        return int(self.manifest.counts.get("articles", 0))
+
+    def layout(self) -> ArticleLayout:
+        """Per-row and per-article arrays that retrieval filters and groups by; read once per generation."""
+        if self._layout is None:
+            self._layout = ArticleLayout.read(self.db, self.size, self.article_count)
+        return self._layout
 
     @property
     def size(self) -> int:
@@ -214,27 +266,6 @@ class IndexReader:
             scores, rows = self.faiss.search(vector, min(k, len(allowed)), params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
-    def row_dates(self) -> np.ndarray:
-        """Publication day (date ordinal) of every row's article; 0 where the article has no date."""
-        if self._row_dates is None:
-            days = np.zeros(self.size, dtype=np.int64)
-            query = "SELECT c.row, a.published FROM chunks c JOIN articles a ON a.id = c.article_id"
-            for row, published in self.db.execute(query):
-                if published:
-                    with contextlib.suppress(ValueError):
-                        days[row] = date.fromisoformat(published).toordinal()
-            self._row_dates = days
-        return self._row_dates
-
-    def row_sources(self) -> list[str]:
-        if self._row_sources is None:
-            sources = [""] * self.size
-            query = "SELECT c.row, a.source FROM chunks c JOIN articles a ON a.id = c.article_id"
-            for row, source in self.db.execute(query):
-                sources[row] = source
-            self._row_sources = sources
-        return self._row_sources
-
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
             return []
@@ -251,7 +282,7 @@ class IndexReader:
     def article(self, article_id: str) -> Article:
         if article_id not in self._articles:
             row = self.db.execute(
-                "SELECT id, doc_id, source, title, published, url, text, furniture FROM articles WHERE id = ?",
+                "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles WHERE id = ?",
                 (article_id,),
             ).fetchone()
             if row is None:
@@ -261,7 +292,7 @@ class IndexReader:
 
     def articles(self) -> list[Article]:
         rows = self.db.execute(
-            "SELECT id, doc_id, source, title, published, url, text, furniture FROM articles ORDER BY source"
+            "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles ORDER BY source"
         )
         return [_article_from_row(r) for r in rows]
 
@@ -289,9 +320,9 @@ class IndexReader:
 
 
 def _article_from_row(row: tuple) -> Article:
-    article_id, doc_id, source, title, published, url, text, furniture = row
+    article_id, doc_id, source, title, published, url, text, furniture, aliases = row
     return Article(id=article_id, doc_id=doc_id, source=source, title=title, published=published, url=url,
-                   text=text, furniture=json.loads(furniture))
+                   text=text, furniture=json.loads(furniture), aliases=json.loads(aliases))
 
 
 def open_index(index_dir: Path, embedder: str, dimension: int | None = None) -> IndexReader:
@@ -333,8 +364,10 @@ def write_generation(
     tmp_chunks = chunks_path.with_name(chunks_path.name + f".tmp{os.getpid()}")
     tmp_bm25 = bm25_path.with_name(bm25_path.name + f".tmp{os.getpid()}")
     try:
-        Bm25Index.build([c.embed_text for c in chunks]).save(tmp_bm25)
-        for part in tmp_bm25.iterdir():
+        articles = list(articles)
+        Bm25Index.build([c.embed_text for c in chunks]).save(tmp_bm25 / "chunks")
+        Bm25Index.build([article_search_text(a) for a in articles]).save(tmp_bm25 / "articles")
+        for part in tmp_bm25.glob("*/*"):
             _fsync_file(part)
         vector_index = faiss.IndexFlatIP(manifest.dimension)
         if len(vectors):
@@ -383,10 +416,11 @@ def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chun
     try:
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
         db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                (a.id, a.doc_id, a.source, a.title, a.published, a.url, a.text, json.dumps(a.furniture))
-                for a in articles
+                (a.id, a.doc_id, a.source, a.title, a.published, a.url, a.text, json.dumps(a.furniture),
+                 json.dumps(a.aliases), position)
+                for position, a in enumerate(articles)
             ),
         )
         db.executemany(
