@@ -24,6 +24,8 @@ CONTEXT_LINES = 2
 W_DENSE, W_TERMS, W_NAMES, W_KIND = 0.35, 0.35, 0.15, 0.15
 # Credit for a question word or name found only in the lines around a sentence rather than in it.
 NEAR_TERM, NEAR_NAME = 0.3, 0.7
+# Sentences of lower-ranked articles are discounted: retrieval's judgement of the whole article counts too.
+ARTICLE_DISCOUNT = 0.15
 # A further sentence joins the answer only when it scores nearly as well as the best one.
 FOLLOW_RATIO = 0.9
 ABSTAIN_PASSAGES = 3
@@ -34,6 +36,7 @@ class Candidate:
     article: Article
     sentence: Sentence
     hit_rank: int
+    article_rank: int = 1
     dense: float = 0.0
     term_score: float = 0.0
     name_score: float = 1.0
@@ -82,14 +85,16 @@ class ExtractiveAnswerer:
     def candidates(self, hits: list[Hit]) -> list[Candidate]:
         seen: set[tuple[str, int, int]] = set()
         found = []
+        article_ranks: dict[str, int] = {}
         for hit in hits:
+            article_rank = article_ranks.setdefault(hit.article.id, len(article_ranks) + 1)
             lines = range(hit.chunk.line_start, hit.chunk.line_end + 1)
             for sentence in line_sentences(hit.article, lines):
                 key = (hit.article.id, sentence.line, sentence.start)
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append(Candidate(hit.article, sentence, hit.rank, terms=term_set(sentence.text)))
+                found.append(Candidate(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text)))
         return found
 
     def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[Candidate]) -> None:
@@ -112,7 +117,7 @@ class ExtractiveAnswerer:
             candidate.score = (
                 W_DENSE * max(candidate.dense, 0.0) + W_TERMS * candidate.term_score + W_NAMES * candidate.name_score
                 + W_KIND * candidate.kind_score
-            )
+            ) * (1.0 - ARTICLE_DISCOUNT * (1.0 - 1.0 / candidate.article_rank))
 
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
         parts = QuestionParts.parse(question)
