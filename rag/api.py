@@ -55,6 +55,12 @@ class Citeline:
             self.close()
         return report
 
+    def remove(self, article_ids: Iterable[str]) -> IndexReport:
+        """Take articles out of the index; their files are left alone."""
+        report = Indexer(self.settings, self.embedder).remove(article_ids)
+        self.close()
+        return report
+
     def reader(self) -> IndexReader:
         """The index generation in force; reopened when a build has committed a newer one."""
         manifest = read_manifest(self.index_dir)

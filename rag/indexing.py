@@ -254,3 +254,41 @@ class Indexer:
         report.seconds["write"] = time.perf_counter() - write_started
         report.seconds["total"] = time.perf_counter() - started
         return report
+
+    def remove(self, article_ids: Iterable[str]) -> IndexReport:
+        """Drop articles from every part of the index (vectors, BM25, metadata, manifest); nothing is embedded."""
+        index_dir = Path(self.settings.index_dir)
+        doomed = set(article_ids)
+        report = IndexReport()
+        with index_lock(index_dir):
+            previous = read_manifest(index_dir)
+            if previous is None:
+                raise CitelineError(f"there is no index in {index_dir}")
+            old = IndexReader(index_dir, previous)
+            try:
+                rows = old.article_rows()
+                unknown = doomed - set(rows)
+                if unknown:
+                    raise CitelineError(f"no indexed article has the id {', '.join(sorted(unknown))}")
+                articles = [a for a in old.articles() if a.id not in doomed]
+                articles.sort(key=lambda a: min(rows.get(a.id, [0])))
+                kept_rows = [r for a in articles for r in rows.get(a.id, [])]
+                chunks = old.chunks(kept_rows)
+                vectors = old.vectors(kept_rows)
+            finally:
+                old.close()
+            sources = {}
+            for key, entry in previous.sources.items():
+                remaining = [i for i in entry["articles"] if i not in doomed]
+                if remaining:
+                    sources[key] = {**entry, "articles": remaining}
+            manifest = Manifest(
+                embedder=previous.embedder, dimension=previous.dimension, chunking=previous.chunking,
+                generation=previous.generation, sources=sources, created=previous.created,
+                counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
+            )
+            write_generation(index_dir, manifest, articles, chunks, vectors)
+        report.articles_removed = len(doomed)
+        report.sources_removed = len(previous.sources) - len(sources)
+        report.articles_total, report.chunks_total, report.written = len(articles), len(chunks), True
+        return report

@@ -80,3 +80,13 @@ def test_index_command_reports_skips_and_counts(tmp_path):
 def test_missing_index_and_no_seeds(tmp_path):
     result = run_rag("ask", "Who?", "--index-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert result.returncode == 2 and "rag index" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_date_filters_from_the_command_line(cli_index):
+    data = ask_json("Who was killed at Camp Taji?", "--index-dir", cli_index, "--until", "2020-12-31",
+                    "--as-of", "2020-03-14")
+    assert any(c["line_start"] == 12 for c in data["citations"])
+    later = ask_json("Who was killed at Camp Taji?", "--index-dir", cli_index, "--since", "2021-01-01")
+    assert later["abstained"] is True and later["citations"] == []
+    bad = run_rag("ask", "Who was killed at Camp Taji?", "--index-dir", cli_index, "--since", "2021-13-01")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr

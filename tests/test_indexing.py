@@ -95,3 +95,23 @@ def test_a_second_writer_is_refused(make_app, copy_seeds):
     app = make_app()
     with index_lock(app.index_dir), pytest.raises(CitelineError, match="another `rag index`"):
         app.index([SEED], progress=False)
+
+
+def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds):
+    (copy_seeds / "flood.txt").write_text(
+        "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"
+    )
+    app = make_app()
+    app.index([copy_seeds], progress=False)
+    flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
+    calls = app.embedder.calls
+    report = app.remove([flood.id])
+    assert report.articles_total == 1 and app.embedder.calls == calls
+    reader = app.reader()
+    assert [a.title for a in reader.articles()][0].startswith("US launches")
+    assert reader.size == report.chunks_total == reader.bm25.size
+    assert all(h.article.id != flood.id for h in app.retrieve("How far did the river rise in Harwick?", 5))
+    manifest = read_manifest(app.index_dir)
+    assert manifest.counts["articles"] == 1 and not any("flood" in k for k in manifest.sources)
+    with pytest.raises(CitelineError, match="no indexed article"):
+        app.remove(["nope"])
