@@ -48,18 +48,15 @@ class Citeline:
         rebuild: bool = False,
         progress: bool = True,
         log: Callable[[str], None] | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
     ) -> IndexReport:
-        report = Indexer(self.settings, self.embedder).index(paths, prune=prune, rebuild=rebuild, progress=progress,
-                                                             log=log)
-        if report.written:
-            self.close()
-        return report
+        # The reader in use stays open for questions already under way; the next question opens the new one.
+        return Indexer(self.settings, self.embedder).index(paths, prune=prune, rebuild=rebuild, progress=progress,
+                                                           log=log, on_progress=on_progress)
 
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Take articles out of the index; their files are left alone."""
-        report = Indexer(self.settings, self.embedder).remove(article_ids)
-        self.close()
-        return report
+        return Indexer(self.settings, self.embedder).remove(article_ids)
 
     def reader(self) -> IndexReader:
         """The index generation in force; reopened when a build has committed a newer one."""
@@ -67,7 +64,8 @@ class Citeline:
         if manifest is None:
             raise IndexMissingError(f"there is no index in {self.index_dir}; build one with `rag index PATH...`")
         if self._reader is None or self._generation != manifest.generation:
-            self.close()
+            # The old reader is not closed here: a question under way in another thread may still hold it.
+            self._retriever = None
             self._reader = open_index(self.index_dir, self.embedder.name)
             self._generation = self._reader.manifest.generation
         return self._reader

@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ask each question as of its own 'date' (benchmark sets carry one)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    serve = commands.add_parser(
+        "serve", parents=[settings], help="open the chat UI in the browser (the same as python app.py)",
+        description="Serve the chat UI. Without an index, seeds/ is indexed first.",
+    )
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+
     listing = commands.add_parser("list", parents=[settings], help="list the indexed articles")
     listing.add_argument("--json", action="store_true", help="print JSON lines")
 
@@ -214,6 +222,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+    from rag.ui import build_ui, launch
+
+    app = Citeline(_settings(args))
+    _ensure_index(app)
+    app.warm_up()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _err(f"warning: listening on {args.host}: anyone who can reach this machine can read and change the index")
+    _err(f"Citeline is answering on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    launch(build_ui(app), args.host, args.port, quiet=True)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
@@ -255,7 +277,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "list": cmd_list, "show": cmd_show}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "list": cmd_list,
+            "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,7 +82,8 @@ class Embedder:
                                        return_attention_mask=False, return_token_type_ids=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def embed(self, texts: Sequence[str], progress: bool = False, desc: str = "Embedding") -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: bool = False, desc: str = "Embedding",
+              on_progress: Callable[[str, int, int], None] | None = None) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, in the order given."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -93,17 +94,19 @@ class Embedder:
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
-        ) if not progress else self._embed_with_progress(texts, desc)
+        ) if not (progress or on_progress) else self._embed_with_progress(texts, desc, progress, on_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _embed_with_progress(self, texts: Sequence[str], desc: str) -> np.ndarray:
+    def _embed_with_progress(self, texts: Sequence[str], desc: str, bar_on: bool,
+                             on_progress: Callable[[str, int, int], None] | None) -> np.ndarray:
         from tqdm import tqdm
 
         # Longest first within the whole set, so batches hold texts of like length and pad little.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         step = self.batch_size * 4
-        with tqdm(total=len(texts), desc=desc, unit="chunk", dynamic_ncols=True, leave=False, disable=None) as bar:
+        with tqdm(total=len(texts), desc=desc, unit="chunk", dynamic_ncols=True, leave=False,
+                  disable=None if bar_on else True) as bar:
             for begin in range(0, len(order), step):
                 rows = order[begin : begin + step]
                 out[rows] = self.model.encode(
@@ -114,6 +117,8 @@ class Embedder:
                     show_progress_bar=False,
                 )
                 bar.update(len(rows))
+                if on_progress is not None:
+                    on_progress(desc, min(begin + step, len(order)), len(order))
         return out
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -113,9 +113,12 @@ class Indexer:
         rebuild: bool = False,
         progress: bool = True,
         log: Callable[[str], None] | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
     ) -> IndexReport:
+        """`progress` shows bars on a terminal; `on_progress(stage, done, total)` reports to a UI."""
         log = log or (lambda message: print(message, file=sys.stderr))
         index_dir = Path(self.settings.index_dir)
+        self._on_progress = on_progress
         with index_lock(index_dir):
             return self._index_locked(index_dir, list(paths), prune, rebuild, progress, log)
 
@@ -228,7 +231,8 @@ class Indexer:
         report.seconds["chunk"] = time.perf_counter() - chunk_started
 
         embed_started = time.perf_counter()
-        new_vectors = self.embedder.embed([c.embed_text for c in fresh], progress=progress)
+        new_vectors = self.embedder.embed([c.embed_text for c in fresh], progress=progress,
+                                          on_progress=getattr(self, "_on_progress", None))
         report.chunks_embedded = len(fresh)
         report.seconds["embed"] = time.perf_counter() - embed_started
 

@@ -27,7 +27,7 @@ from rag.errors import IndexMismatchError, IndexMissingError
 from rag.lexical import Bm25Index
 from rag.schema import Article, Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _GENERATION_FILE = re.compile(r"^(?:vectors|chunks|bm25)-(\d+)(?:\.faiss|\.sqlite|)(?:\.tmp.*)?$")
 

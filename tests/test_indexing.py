@@ -108,7 +108,7 @@ def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds):
     report = app.remove([flood.id])
     assert report.articles_total == 1 and app.embedder.calls == calls
     reader = app.reader()
-    assert [a.title for a in reader.articles()][0].startswith("US launches")
+    assert next(a.title for a in reader.articles()).startswith("US launches")
     assert reader.size == report.chunks_total == reader.bm25.size
     assert all(h.article.id != flood.id for h in app.retrieve("How far did the river rise in Harwick?", 5))
     manifest = read_manifest(app.index_dir)
