@@ -85,6 +85,7 @@ class Indexer:
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
         self.embedder = embedder
+        self._on_progress: Callable[[str, int, int], None] | None = None
 
     @property
     def chunking(self) -> dict[str, object]:
@@ -232,7 +233,7 @@ class Indexer:
 
         embed_started = time.perf_counter()
         new_vectors = self.embedder.embed([c.embed_text for c in fresh], progress=progress,
-                                          on_progress=getattr(self, "_on_progress", None))
+                                          on_progress=self._on_progress)
         report.chunks_embedded = len(fresh)
         report.seconds["embed"] = time.perf_counter() - embed_started
 

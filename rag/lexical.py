@@ -67,12 +67,17 @@ class Bm25Index:
         scores = self.scores(query)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
-        k = min(k, int(np.count_nonzero(scores)))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(r), float(scores[r])) for r in top]
+        return top_rows(scores, k)
+
+
+def top_rows(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best rows with a positive score, best first (ties in row order)."""
+    k = min(k, int(np.count_nonzero(scores > 0)))
+    if k <= 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(r), float(scores[r])) for r in top]
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import numpy as np
 from rag.dates import relative_window, to_date
 from rag.embedding import Embedder
 from rag.errors import SettingsError
+from rag.lexical import top_rows
 from rag.schema import Hit
 from rag.store import IndexReader
 
@@ -134,11 +135,11 @@ class Retriever:
                 chunk_bm25 = np.where(row_mask, chunk_bm25, 0.0).astype(np.float32)
                 article_bm25 = np.where(article_mask, article_bm25, 0.0).astype(np.float32)
 
-        lexical_rows = [r for r, _ in _top(chunk_bm25, n)] if w_chunk > 0 else []
+        lexical_rows = [r for r, _ in top_rows(chunk_bm25, n)] if w_chunk > 0 else []
         candidate_rows = list(dict.fromkeys([*dense, *lexical_rows]))
         articles = list(dict.fromkeys(int(layout.row_article[r]) for r in candidate_rows))
         if w_article > 0:
-            articles = list(dict.fromkeys([*articles, *(a for a, _ in _top(article_bm25, n))]))
+            articles = list(dict.fromkeys([*articles, *(a for a, _ in top_rows(article_bm25, n))]))
         if not articles:
             return []
 
@@ -252,15 +253,6 @@ def _best_per_article(scores: dict[int, float], row_article: np.ndarray) -> dict
         if score > best.get(article, -np.inf):
             best[article] = score
     return best
-
-
-def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-    k = min(k, int(np.count_nonzero(scores)))
-    if k <= 0:
-        return []
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top]
 
 
 def _min_max(values: np.ndarray) -> np.ndarray:
