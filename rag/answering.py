@@ -16,6 +16,7 @@ import numpy as np
 from rag.chunking import Sentence, line_sentences
 from rag.embedding import Embedder
 from rag.schema import Answer, Article, Citation, Hit
+from rag.short_answer import short_answer
 from rag.terms import STOPWORDS, contains_phrase, names, stem, term_set, terms, words
 
 # How many reporting lines either side of a sentence may name the question's subject for it.
@@ -140,7 +141,8 @@ class ExtractiveAnswerer:
         for candidate in chosen:
             n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
             pieces.append(f"{candidate.sentence.text} [{n}]")
-        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations)
+        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
+                      short_answer=short_answer(question, chosen[0].sentence.text))
 
     def supported(self, candidate: Candidate, parts: QuestionParts) -> bool:
         """Enough evidence that this sentence answers the question, not just shares its topic."""

@@ -175,7 +175,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
+    if answer.short_answer:
+        print(f"Short answer: {answer.short_answer}")
     print(answer.answer)
+    if answer.note:
+        print(f"({answer.note})")
     if answer.citations:
         print()
         print("Closest passages:" if answer.abstained else "Sources:")

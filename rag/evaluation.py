@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import CitelineError
+from rag.grounding import SupportChecker, split_cited
 from rag.metrics import AnswerMetrics, CitationMetrics, RetrievalMetrics, abstention_scores, latency_summary
 from rag.retrieval import Filters
 from rag.schema import Answer, Hit
@@ -131,6 +132,7 @@ class Evaluator:
         self.k = k
         self.use_dates = use_dates
         self._names: dict[str, set[str]] | None = None
+        self.support = SupportChecker(app.embedder)
 
     def gold_articles(self, question: EvalQuestion) -> set[str]:
         """Ids of the indexed articles a question's gold list names (by corpus id, alias or file name)."""
@@ -185,9 +187,27 @@ class Evaluator:
             "gold" if c.article_id in gold and _on_gold_lines(question, c.line_start, c.line_end) else "x"
             for c in answer.citations
         ]
+        reader = self.app.reader()
+        numbers = {c.n for c in answer.citations}
+        sentences = [] if answer.abstained else split_cited(answer.answer)
+        dangling = sum(1 for s in sentences for n in s.markers if n not in numbers)
+        dangling += sum(1 for s in sentences if not s.markers)
+        wrong_quotes = sum(
+            1 for c in answer.citations
+            if c.quote != reader.article(c.article_id).quote(c.line_start, c.line_end)
+        )
+        quotes = {c.n: c.quote for c in answer.citations}
+        supported = sum(
+            1 for s in sentences
+            if s.markers and self.support.supported(s.text, [quotes[n] for n in s.markers if n in quotes])
+        )
         return {
             **asdict(question),
             "gold_articles": sorted(gold),
+            "short_answer": answer.short_answer,
+            "sentences": len(sentences),
+            "sentences_supported": supported,
+            "citation_errors": dangling + wrong_quotes,
             "ranked_articles": articles[:10],
             "line_ranking": line_ranking[:10],
             "answer": answer.answer,
@@ -220,6 +240,15 @@ class Evaluator:
             if lined:
                 summary.update(CitationMetrics()([r["cited_lines"] for r in lined], [{"gold"}] * len(lined),
                                                  prefix="line_"))
+        sentences = sum(r["sentences"] for r in records)
+        if sentences:
+            summary["supported_sentences"] = sum(r["sentences_supported"] for r in records) / sentences
+        summary["citation_errors"] = float(sum(r["citation_errors"] for r in records))
+        shorts = [r for r in with_answers if r["short_answer"]]
+        if shorts:
+            summary["short_answer_contains"] = AnswerMetrics()([r["short_answer"] for r in shorts],
+                                                               [r["answers"] for r in shorts])["contains"]
+            summary["short_answer_rate"] = len(shorts) / len(with_answers)
         if dataset.marks_unanswerable:
             scored = abstention_scores([r["abstained"] for r in records], [bool(r["unanswerable"]) for r in records])
             summary.update({f"abstain_{name}": value for name, value in scored.items()})
@@ -248,6 +277,8 @@ def format_table(result: dict[str, Any]) -> str:
     row("citations", [("precise", "citation_precision"), ("answers ok", "answers_with_correct_citation"),
                       ("lines precise", "line_citation_precision"),
                       ("lines ok", "line_answers_with_correct_citation")])
+    row("grounding", [("supported sentences", "supported_sentences"), ("citation errors", "citation_errors"),
+                      ("short answers", "short_answer_rate"), ("short contains", "short_answer_contains")])
     row("abstention", [("precision", "abstain_precision"), ("recall", "abstain_recall"), ("F1", "abstain_f1"),
                        ("rate", "abstain_abstain_rate")])
     latency = [f"{stage} p50 {s[f'latency_{stage}_p50_ms']:.1f} / p95 {s[f'latency_{stage}_p95_ms']:.1f} ms"

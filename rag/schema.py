@@ -73,12 +73,18 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    short_answer: str = ""  # the phrase that answers a who / how many / when / where question, else ""
+    mode: str = "extractive"
+    note: str = ""  # why an answer differs from what was asked for (e.g. a model's answer was not supported)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.answer,
+            "short_answer": self.short_answer,
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": dict(self.timings_ms),
+            "mode": self.mode,
+            "note": self.note,
         }
