@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +12,8 @@ import numpy as np
 from rag.answering import ExtractiveAnswerer
 from rag.embedding import Embedder
 from rag.errors import BadQuestionError, IndexMissingError
+from rag.generation import GenerativeAnswerer, make_chat_model
+from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
 from rag.retrieval import Filters, Retriever
 from rag.schema import Answer, Hit
@@ -28,6 +30,7 @@ class Citeline:
         self._reader: IndexReader | None = None
         self._generation: int | None = None
         self._retriever: Retriever | None = None
+        self._chat_model = None
 
     @property
     def index_dir(self) -> Path:
@@ -109,9 +112,52 @@ class Citeline:
             raise BadQuestionError("k must be at least 1")
         return self.retriever().retrieve(question, k, query_vector, filters=filters, as_of=as_of)
 
+    def extractive(self) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
+
+    def generative(self) -> GenerativeAnswerer:
+        """The answer mode "llm": the chat model loads once, on first use."""
+        s = self.settings
+        if self._chat_model is None:
+            self._chat_model = make_chat_model(s.llm_backend, s.llm_model, s.llm_url, s.llm_api_key,
+                                               s.llm_max_tokens, s.llm_timeout)
+        return GenerativeAnswerer(self._chat_model, self.extractive(),
+                                  SupportChecker(self.embedder, s.support_threshold), s.llm_timeout)
+
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
-        answerer = ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
-        return answerer.answer(question, hits, query_vector)
+        if self.settings.answer_mode == "llm":
+            return self.generative().answer(question, hits, query_vector)
+        return self.extractive().answer(question, hits, query_vector)
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        sources: tuple[str, ...] = (),
+        as_of: date | None = None,
+    ) -> Iterator[str | Answer]:
+        """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
+        question = self.check_question(question)
+        if self.settings.answer_mode != "llm":
+            yield self.ask(question, k, since=since, until=until, sources=sources, as_of=as_of)
+            return
+        started = time.perf_counter()
+        self.reader()
+        self.embedder.warm_up()
+        query_vector = self.embedder.embed_query(question)
+        hits = self.retrieve(question, k, filters=Filters(since, until, tuple(sources)), as_of=as_of,
+                             query_vector=query_vector)
+        retrieved = time.perf_counter()
+        for item in self.generative().stream(question, hits, query_vector):
+            if isinstance(item, Answer):
+                done = time.perf_counter()
+                item.timings_ms = {"retrieve": round((retrieved - started) * 1000, 2),
+                                   "answer": round((done - retrieved) * 1000, 2),
+                                   "total": round((done - started) * 1000, 2)}
+            yield item
 
     def ask(
         self,

