@@ -124,8 +124,8 @@ class Citeline:
         return GenerativeAnswerer(self._chat_model, self.extractive(),
                                   SupportChecker(self.embedder, s.support_threshold), s.llm_timeout)
 
-    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
-        if self.settings.answer_mode == "llm":
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None = None) -> Answer:
+        if (mode or self.settings.answer_mode) == "llm":
             return self.generative().answer(question, hits, query_vector)
         return self.extractive().answer(question, hits, query_vector)
 
@@ -138,11 +138,12 @@ class Citeline:
         until: date | None = None,
         sources: tuple[str, ...] = (),
         as_of: date | None = None,
+        mode: str | None = None,
     ) -> Iterator[str | Answer]:
         """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
         question = self.check_question(question)
-        if self.settings.answer_mode != "llm":
-            yield self.ask(question, k, since=since, until=until, sources=sources, as_of=as_of)
+        if (mode or self.settings.answer_mode) != "llm":
+            yield self.ask(question, k, since=since, until=until, sources=sources, as_of=as_of, mode="extractive")
             return
         started = time.perf_counter()
         self.reader()
@@ -168,8 +169,10 @@ class Citeline:
         until: date | None = None,
         sources: tuple[str, ...] = (),
         as_of: date | None = None,
+        mode: str | None = None,
     ) -> Answer:
-        """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question."""
+        """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question; `mode`
+        overrides the answer mode ("extractive" or "llm") for this question."""
         question = self.check_question(question)
         if since and until and since > until:
             raise BadQuestionError(f"--since {since} is after --until {until}")
@@ -181,7 +184,7 @@ class Citeline:
         filters = Filters(since=since, until=until, sources=tuple(sources))
         hits = self.retrieve(question, k, filters=filters, as_of=as_of, query_vector=query_vector)
         retrieved = time.perf_counter()
-        answer = self.answer(question, hits, query_vector)
+        answer = self.answer(question, hits, query_vector, mode)
         done = time.perf_counter()
         answer.timings_ms = {
             "retrieve": round((retrieved - started) * 1000, 2),

@@ -100,7 +100,13 @@ def render_sources(answer: Answer | None, app: Citeline) -> str:
 
 def render_answer(answer: Answer) -> str:
     text = _markdown_safe(answer.answer)
-    return f"**Not in the indexed articles.** {text}" if answer.abstained else text
+    if answer.abstained:
+        return f"**Not in the indexed articles.** {text}"
+    if answer.short_answer:
+        text = f"**{_markdown_safe(answer.short_answer)}**\n\n{text}"
+    if answer.note:
+        text += f"\n\n*({_markdown_safe(answer.note)})*"
+    return text
 
 
 def safe_upload_name(name: str) -> str:
@@ -130,14 +136,15 @@ class ChatUI:
         self.write_lock = threading.Lock()
 
     # -- asking ------------------------------------------------------------------------------------------------------
-    def ask(self, question: str, k: float = 5, since: str = "", until: str = "", as_of: str = "") -> dict[str, Any]:
+    def ask(self, question: str, k: float = 5, since: str = "", until: str = "", as_of: str = "",
+            mode: str = "extractive") -> dict[str, Any]:
         """One question, one JSON answer: the contract of `rag ask --json`."""
         answer = self.app.ask(question, int(k), since=_day(since, "since"), until=_day(until, "until"),
-                              as_of=_day(as_of, "as of"))
+                              as_of=_day(as_of, "as of"), mode=mode or "extractive")
         return answer.to_dict()
 
     def respond(self, message: str, history: list, asked: list, k: float, since: str, until: str,
-                as_of: str) -> Iterator[tuple]:
+                as_of: str, mode: str = "extractive") -> Iterator[tuple]:
         history = list(history or [])
         asked = list(asked or [])
         try:
@@ -150,12 +157,19 @@ class ChatUI:
         history.append({"role": "user", "content": _markdown_safe(question)})
         history.append({"role": "assistant", "content": "Searching the articles…"})
         yield history, gr.skip(), "", asked, ""
+        answer = None
         try:
-            answer = self.app.ask(searched, int(k), **filters)
+            for item in self.app.ask_stream(searched, int(k), mode=mode or "extractive", **filters):
+                if isinstance(item, Answer):
+                    answer = item
+                else:  # a model's draft, shown as it is written and replaced by the checked answer
+                    history[-1] = {"role": "assistant", "content": f"*{_markdown_safe(item)}*"}
+                    yield history, gr.skip(), "", asked, ""
         except CitelineError as exc:
             history[-1] = {"role": "assistant", "content": f"**Error:** {_markdown_safe(str(exc))}"}
             yield history, gr.skip(), "", asked, ""
             return
+        assert answer is not None
         words = render_answer(answer).split(" ")
         for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
             history[-1] = {"role": "assistant", "content": " ".join(words[:end]) + " …"}
@@ -263,6 +277,9 @@ def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: in
                         since = gr.Textbox(label="Published since (YYYY-MM-DD)", elem_id="since")
                         until = gr.Textbox(label="Published until (YYYY-MM-DD)", elem_id="until")
                         as_of = gr.Textbox(label="Ask as of (YYYY-MM-DD; default today)", elem_id="as-of")
+                    mode = gr.Radio(["extractive", "llm"], value=app.settings.answer_mode, label="Answer mode",
+                                    info="extractive: the articles' own sentences, no model; llm: a chat model"
+                                    " (CITELINE_LLM_*), every sentence checked against its lines")
                 clear = gr.Button("New conversation", size="sm")
             with gr.Column(scale=2):
                 sources = gr.HTML(render_sources(None, app), elem_id="sources")
@@ -278,7 +295,7 @@ def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: in
                 remove_button = gr.Button("Remove from the index", variant="stop", scale=1)
             viewer = gr.HTML(elem_id="viewer")
 
-        inputs = [question, chatbot, asked, k, since, until, as_of]
+        inputs = [question, chatbot, asked, k, since, until, as_of, mode]
         outputs = [chatbot, sources, timing, asked, question]
         question.submit(ui.respond, inputs, outputs, api_name="chat")
         send.click(ui.respond, inputs, outputs, api_visibility="private")

