@@ -60,10 +60,13 @@ def _count(question: str, sentence: str) -> str:
     quantities = list(_QUANTITY.finditer(sentence))
     if not quantities:
         return ""
-    if counted:
+    # The number just before what is counted ("18 rockets"), else before the question's verb ("14 others
+    # wounded" for "how many people were wounded"), else the first number.
+    asked = set(terms(after))
+    for wanted in (set(counted), asked):
         for match in quantities:
-            following = words(sentence[match.end():])[:3]
-            if any(stem(w) == counted[0] for w in following):
+            following = [stem(w) for w in words(sentence[match.end():])[:3]]
+            if wanted & set(following):
                 return _short(match.group(0))
     return _short(quantities[0].group(0))
 
