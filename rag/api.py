@@ -141,18 +141,13 @@ class Citeline:
         mode: str | None = None,
     ) -> Iterator[str | Answer]:
         """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
-        question = self.check_question(question)
-        if (mode or self.settings.answer_mode) != "llm":
-            yield self.ask(question, k, since=since, until=until, sources=sources, as_of=as_of, mode="extractive")
-            return
-        started = time.perf_counter()
-        self.reader()
-        self.embedder.warm_up()
-        query_vector = self.embedder.embed_query(question)
-        hits = self.retrieve(question, k, filters=Filters(since, until, tuple(sources)), as_of=as_of,
-                             query_vector=query_vector)
-        retrieved = time.perf_counter()
-        for item in self.generative().stream(question, hits, query_vector):
+        question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until, sources,
+                                                                              as_of)
+        if (mode or self.settings.answer_mode) == "llm":
+            items = self.generative().stream(question, hits, query_vector)
+        else:
+            items = iter([self.extractive().answer(question, hits, query_vector)])
+        for item in items:
             if isinstance(item, Answer):
                 done = time.perf_counter()
                 item.timings_ms = {"retrieve": round((retrieved - started) * 1000, 2),
@@ -173,6 +168,11 @@ class Citeline:
     ) -> Answer:
         """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question; `mode`
         overrides the answer mode ("extractive" or "llm") for this question."""
+        *_, answer = self.ask_stream(question, k, since=since, until=until, sources=sources, as_of=as_of, mode=mode)
+        return answer
+
+    def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,
+                      sources: tuple[str, ...], as_of: date | None) -> tuple:
         question = self.check_question(question)
         if since and until and since > until:
             raise BadQuestionError(f"--since {since} is after --until {until}")
@@ -183,12 +183,4 @@ class Citeline:
         query_vector = self.embedder.embed_query(question)
         filters = Filters(since=since, until=until, sources=tuple(sources))
         hits = self.retrieve(question, k, filters=filters, as_of=as_of, query_vector=query_vector)
-        retrieved = time.perf_counter()
-        answer = self.answer(question, hits, query_vector, mode)
-        done = time.perf_counter()
-        answer.timings_ms = {
-            "retrieve": round((retrieved - started) * 1000, 2),
-            "answer": round((done - retrieved) * 1000, 2),
-            "total": round((done - started) * 1000, 2),
-        }
-        return answer
+        return question, query_vector, hits, started, time.perf_counter()

@@ -44,7 +44,6 @@ class Embedder:
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
         self.calls = 0  # texts embedded so far, so callers can tell what work was done
-        self._token_cache: dict[str, int] = {}
 
     def warm_up(self) -> None:
         if self._model is None:

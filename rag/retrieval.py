@@ -7,7 +7,7 @@ from datetime import date
 
 import numpy as np
 
-from rag.dates import relative_window, to_date
+from rag.dates import relative_window
 from rag.embedding import Embedder
 from rag.errors import SettingsError
 from rag.lexical import top_rows
@@ -269,8 +269,3 @@ def _rrf(values: np.ndarray, k: int) -> np.ndarray:
     ranks = np.empty(len(values), dtype=np.float64)
     ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
     return np.where(values > 0, 1.0 / (k + ranks), 0.0)
-
-
-def parse_day(text: str | None) -> date | None:
-    """A YYYY-MM-DD string from a flag or a data set, or None."""
-    return to_date(text) if text else None
