@@ -199,6 +199,9 @@ class Indexer:
         old_ids = set(old_rows)
         report.articles_added = sum(1 for i in wanted if i not in old_ids)
         report.articles_removed = len(old_ids - set(wanted))
+        if previous is None and not wanted:  # nothing to index and no index yet: write nothing
+            report.seconds["total"] = time.perf_counter() - started
+            return report
         if not report.changed and previous is not None and sources == old_sources:
             report.articles_total = len(old_ids)
             report.chunks_total = old.size if old is not None else 0

@@ -90,3 +90,10 @@ def test_date_filters_from_the_command_line(cli_index):
     assert later["abstained"] is True and later["citations"] == []
     bad = run_rag("ask", "Who was killed at Camp Taji?", "--index-dir", cli_index, "--since", "2021-13-01")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_empty_folder_writes_no_index(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_rag("index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"))
+    assert result.returncode == 1 and "nothing to index" in result.stderr
+    assert not (tmp_path / "index" / "manifest.json").exists()
