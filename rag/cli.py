@@ -142,8 +142,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         _err(f"skipped {path}: {reason}")
     seconds = report.seconds.get("total", 0.0)
     rate = report.chunks_embedded / report.seconds["embed"] if report.seconds.get("embed") else 0.0
-    if report.files_seen == 0 and not report.written and not app.has_index():
-        _err("nothing to index: no .txt, .md, .html or .jsonl files were found; no index was written")
+    if not report.written and not app.has_index():
+        if report.files_seen == 0:
+            _err("nothing to index: no .txt, .md, .html or .jsonl files were found; no index was written")
+        else:
+            _err("nothing was indexed: every file was skipped; no index was written")
         return 1
     if not report.written:
         print(f"{app.index_dir}: up to date ({report.articles_total} articles, {report.chunks_total} chunks;"

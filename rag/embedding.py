@@ -55,7 +55,13 @@ class Embedder:
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-            self._model = SentenceTransformer(str(self.path), device=self.device)
+            try:
+                self._model = SentenceTransformer(str(self.path), device=self.device)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise SettingsError(
+                    f"could not load the embedder from {self.path}: {exc}; give the folder of a"
+                    " sentence-transformers model, or leave the embedder setting at its default"
+                ) from None
 
     @property
     def model(self) -> SentenceTransformer:
