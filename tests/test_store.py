@@ -78,13 +78,13 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path)
     assert any(c.line_start <= 12 <= c.line_end for c in answer.citations)
 
 
-def test_killed_build_leaves_the_previous_index(seed_index_dir, tmp_path, embedder):
-    """A real `rag index` process killed with SIGKILL while it embeds a large folder."""
-    index_dir = tmp_path / "index"
+@pytest.fixture
+def big_build(seed_index_dir, tmp_path):
+    """A copy of the seed index, and a folder of 300 distinct articles whose indexing takes a while."""
     import shutil
 
+    index_dir = tmp_path / "index"
     shutil.copytree(seed_index_dir, index_dir)
-    before = read_manifest(index_dir)
     folder = tmp_path / "many"
     folder.mkdir()
     base = SEED.read_text(encoding="utf-8")
@@ -95,15 +95,38 @@ def test_killed_build_leaves_the_previous_index(seed_index_dir, tmp_path, embedd
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(12)
-        assert process.poll() is None, "the build finished before it could be killed; give it more work"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        yield index_dir, process
     finally:
         if process.poll() is None:
             process.kill()
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("seconds", [2, 9])
+def test_killed_build_leaves_the_previous_index(big_build, embedder, seconds):
+    """A real `rag index` killed with SIGKILL while it loads the model (2 s) and while it embeds (9 s)."""
+    index_dir, process = big_build
+    before = read_manifest(index_dir)
+    time.sleep(seconds)
+    assert process.poll() is None, "the build finished before it could be killed; give it more work"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
     after = read_manifest(index_dir)
     assert after.generation == before.generation and after.counts == before.counts
     reader = open_index(index_dir, embedder.name, embedder.dimension)
-    assert reader.size == before.counts["chunks"]
+    assert reader.size == before.counts["chunks"] and len(reader.articles()) == 1
     reader.close()
+
+
+def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
+    index_dir, process = big_build
+    time.sleep(6)
+    assert process.poll() is None
+    second = subprocess.run([sys.executable, "-m", "rag", "index", str(SEED), "--index-dir", str(index_dir)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "another `rag index`" in second.stderr and "Traceback" not in second.stderr
+    asked = subprocess.run([sys.executable, "-m", "rag", "ask", "Who was killed at Camp Taji?", "--json",
+                            "--index-dir", str(index_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    assert any(c["line_start"] == 12 for c in json.loads(asked.stdout)["citations"])
+    assert process.poll() is None, "the answer came while the build was still running"
