@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sentencex import get_sentence_boundaries
 
+from rag.errors import SettingsError
 from rag.schema import Article, Chunk
 
 # The title goes in front of every chunk's embedded text; a longer title is cut for embedding only.
@@ -77,9 +78,9 @@ class Chunker:
 
     def __init__(self, count_tokens: TokenCounter, chunk_tokens: int, overlap_tokens: int, max_tokens: int):
         if chunk_tokens > max_tokens:
-            raise ValueError(f"chunk_tokens ({chunk_tokens}) exceeds the embedder's window ({max_tokens})")
+            raise SettingsError(f"chunk_tokens ({chunk_tokens}) exceeds the embedder's window ({max_tokens})")
         if not 0 <= overlap_tokens < chunk_tokens:
-            raise ValueError("overlap_tokens must be between 0 and chunk_tokens - 1")
+            raise SettingsError("overlap_tokens must be between 0 and chunk_tokens - 1")
         self.count_tokens = count_tokens
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens

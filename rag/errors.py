@@ -19,5 +19,5 @@ class BadQuestionError(CitelineError):
     """The question is empty or too long."""
 
 
-class SettingsError(CitelineError):
+class SettingsError(CitelineError, ValueError):
     """A setting has a value that cannot work."""

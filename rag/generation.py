@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rag.answering import ExtractiveAnswerer, QuestionParts
+from rag.chunking import split_sentences
 from rag.errors import SettingsError
 from rag.grounding import CitedSentence, SupportChecker, split_cited
 from rag.schema import Answer, Article, Citation, Hit
@@ -206,8 +207,6 @@ class GenerativeAnswerer:
 
 def _sentences(text: str):
     """The model's sentences with their markers; list numbering ("1. ...") and line breaks split sentences too."""
-    from rag.chunking import split_sentences
-
     out = []
     for line in text.strip().split("\n"):
         line = re.sub(r"^\s*(?:\d+[.)]|[-*•])\s+", "", line).strip()

@@ -98,13 +98,8 @@ class Indexer:
         }
 
     def make_chunker(self) -> Chunker:
-        max_tokens = self.embedder.max_tokens
-        if self.settings.chunk_tokens > max_tokens:
-            raise IndexMismatchError(
-                f"chunk_tokens={self.settings.chunk_tokens} does not fit the embedder's {max_tokens}-token window"
-            )
         return Chunker(self.embedder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens,
-                       max_tokens)
+                       self.embedder.max_tokens)
 
     def index(
         self,

@@ -9,13 +9,10 @@ import numpy as np
 
 from rag.dates import relative_window
 from rag.embedding import Embedder
-from rag.errors import SettingsError
 from rag.lexical import top_rows
 from rag.schema import Hit
+from rag.settings import RetrievalConfig
 from rag.store import IndexReader
-
-MODES = ("hybrid", "dense", "bm25")
-FUSIONS = ("weighted", "rrf")
 
 
 @dataclass(frozen=True)
@@ -29,54 +26,6 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.since or self.until or self.sources)
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """How candidates are found and ranked. Defaults are tuned on rtqa2022/mini (see BENCHMARKS.md)."""
-
-    mode: str = "hybrid"
-    fusion: str = "weighted"
-    # Weighted fusion of three article-level signals: best chunk by embedding, best chunk by BM25, whole
-    # article by BM25 (each min-max normalised over the candidates).
-    dense_weight: float = 0.4
-    chunk_bm25_weight: float = 0.3
-    article_bm25_weight: float = 0.3
-    rrf_k: int = 60
-    candidates: int = 200  # chunks per retriever, and articles by BM25, before fusion
-    # News is about time: a boost decaying with the distance from the as-of date (today when none is given)...
-    recency_weight: float = 0.5
-    recency_days: float = 14.0
-    # ...and, among the best candidates, a preference for the ones published nearer to it.
-    relative_recency_weight: float = 0.3
-    recency_pool: int = 10
-    window_weight: float = 0.1  # for an article inside a date the question names ("this week")
-    chunks_per_article: int = 2
-    duplicate_cosine: float = 0.97  # an article whose best chunk is this close to a better one's is a copy
-    reranker: str = ""  # path of a sentence-transformers CrossEncoder; "" for none
-    rerank_top: int = 20
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise SettingsError(f"retrieval mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.fusion not in FUSIONS:
-            raise SettingsError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
-        weights = (self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight, self.recency_weight,
-                   self.relative_recency_weight, self.window_weight)
-        if any(w < 0 for w in weights):
-            raise SettingsError("retrieval weights cannot be negative")
-        if min(self.candidates, self.rrf_k, self.rerank_top, self.recency_pool, self.chunks_per_article) < 1:
-            raise SettingsError("candidates, rrf_k, rerank_top, recency_pool and chunks_per_article must be >= 1")
-        if self.recency_days <= 0:
-            raise SettingsError("recency_days must be positive")
-
-    @property
-    def weights(self) -> tuple[float, float, float]:
-        if self.mode == "dense":
-            return 1.0, 0.0, 0.0
-        if self.mode == "bm25":
-            return 0.0, 0.5, 0.5
-        return self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight
 
 
 class Retriever:

@@ -12,6 +12,59 @@ from rag.errors import SettingsError
 
 ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("weighted", "rrf")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How candidates are found and ranked. Defaults are tuned on rtqa2022/mini (see BENCHMARKS.md)."""
+
+    mode: str = "hybrid"
+    fusion: str = "weighted"
+    # Weighted fusion of three article-level signals: best chunk by embedding, best chunk by BM25, whole
+    # article by BM25 (each min-max normalised over the candidates).
+    dense_weight: float = 0.4
+    chunk_bm25_weight: float = 0.3
+    article_bm25_weight: float = 0.3
+    rrf_k: int = 60
+    candidates: int = 200  # chunks per retriever, and articles by BM25, before fusion
+    # News is about time: a boost decaying with the distance from the as-of date (today when none is given)...
+    recency_weight: float = 0.5
+    recency_days: float = 14.0
+    # ...and, among the best candidates, a preference for the ones published nearer to it.
+    relative_recency_weight: float = 0.3
+    recency_pool: int = 10
+    window_weight: float = 0.1  # for an article inside a date the question names ("this week")
+    chunks_per_article: int = 2
+    duplicate_cosine: float = 0.97  # an article whose best chunk is this close to a better one's is a copy
+    reranker: str = ""  # path of a sentence-transformers CrossEncoder; "" for none
+    rerank_top: int = 20
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise SettingsError(f"retrieval mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.fusion not in FUSIONS:
+            raise SettingsError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
+        weights = (self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight, self.recency_weight,
+                   self.relative_recency_weight, self.window_weight)
+        if any(w < 0 for w in weights):
+            raise SettingsError("retrieval weights cannot be negative")
+        if min(self.candidates, self.rrf_k, self.rerank_top, self.recency_pool, self.chunks_per_article) < 1:
+            raise SettingsError("candidates, rrf_k, rerank_top, recency_pool and chunks_per_article must be >= 1")
+        if self.recency_days <= 0:
+            raise SettingsError("recency_days must be positive")
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        if self.mode == "dense":
+            return 1.0, 0.0, 0.0
+        if self.mode == "bm25":
+            return 0.0, 0.5, 0.5
+        return self.dense_weight, self.chunk_bm25_weight, self.article_bm25_weight
+
+
+_RETRIEVAL = RetrievalConfig()  # the retrieval defaults, which Settings repeats field by field
 
 
 @dataclass(frozen=True)
@@ -28,25 +81,24 @@ class Settings:
     chunk_tokens: int = 160
     chunk_overlap_tokens: int = 64
     top_k: int = 5
-    # Retrieval (see rag/retrieval.py): "hybrid" (dense + BM25), "dense" or "bm25"; fusion "weighted" or "rrf".
-    retrieval_mode: str = "hybrid"
-    fusion: str = "weighted"
-    dense_weight: float = 0.4
-    chunk_bm25_weight: float = 0.3
-    article_bm25_weight: float = 0.3
-    rrf_k: int = 60
-    candidates: int = 200
-    # Dates: a boost for articles published near the question's as-of date (today when none is given).
-    recency_weight: float = 0.5
-    recency_days: float = 14.0
-    relative_recency_weight: float = 0.3
-    recency_pool: int = 10
-    window_weight: float = 0.1
-    chunks_per_article: int = 2
-    duplicate_cosine: float = 0.97
+    # Retrieval (see RetrievalConfig above and rag/retrieval.py): defaults come from RetrievalConfig.
+    retrieval_mode: str = _RETRIEVAL.mode
+    fusion: str = _RETRIEVAL.fusion
+    dense_weight: float = _RETRIEVAL.dense_weight
+    chunk_bm25_weight: float = _RETRIEVAL.chunk_bm25_weight
+    article_bm25_weight: float = _RETRIEVAL.article_bm25_weight
+    rrf_k: int = _RETRIEVAL.rrf_k
+    candidates: int = _RETRIEVAL.candidates
+    recency_weight: float = _RETRIEVAL.recency_weight
+    recency_days: float = _RETRIEVAL.recency_days
+    relative_recency_weight: float = _RETRIEVAL.relative_recency_weight
+    recency_pool: int = _RETRIEVAL.recency_pool
+    window_weight: float = _RETRIEVAL.window_weight
+    chunks_per_article: int = _RETRIEVAL.chunks_per_article
+    duplicate_cosine: float = _RETRIEVAL.duplicate_cosine
     # A sentence-transformers CrossEncoder folder to rerank with; none ships offline, so "" (off) by default.
-    reranker: str = ""
-    rerank_top: int = 20
+    reranker: str = _RETRIEVAL.reranker
+    rerank_top: int = _RETRIEVAL.rerank_top
     max_answer_sentences: int = 3
     # "extractive" (no model needed) or "llm" (a chat model writes, the support check keeps what is supported).
     answer_mode: str = "extractive"
@@ -101,9 +153,7 @@ class Settings:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)
 
-    def retrieval_config(self):
-        from rag.retrieval import RetrievalConfig
-
+    def retrieval_config(self) -> RetrievalConfig:
         names = [f.name for f in fields(RetrievalConfig) if f.name != "mode"]
         return RetrievalConfig(mode=self.retrieval_mode, **{name: getattr(self, name) for name in names})
 
