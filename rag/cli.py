@@ -142,11 +142,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         _err(f"skipped {path}: {reason}")
     seconds = report.seconds.get("total", 0.0)
     rate = report.chunks_embedded / report.seconds["embed"] if report.seconds.get("embed") else 0.0
-    if not report.written and not app.has_index():
-        if report.files_seen == 0:
-            _err("nothing to index: no .txt, .md, .html or .jsonl files were found; no index was written")
-        else:
-            _err("nothing was indexed: every file was skipped; no index was written")
+    if not report.written and report.files_loaded == 0 and report.files_unchanged == 0:
+        reason = ("no .txt, .md, .html or .jsonl files were found" if report.files_seen == 0
+                  else "every file was skipped")
+        outcome = "the index is unchanged" if app.has_index() else "no index was written"
+        _err(f"nothing to index: {reason}; {outcome}")
         return 1
     if not report.written:
         print(f"{app.index_dir}: up to date ({report.articles_total} articles, {report.chunks_total} chunks;"
@@ -158,9 +158,6 @@ def cmd_index(args: argparse.Namespace) -> int:
             f" {report.files_unchanged} unchanged files); embedded {report.chunks_embedded} chunks"
             f" in {seconds:.1f} s" + (f" ({rate:.0f} chunks/s)" if rate else "")
         )
-    if report.files_seen == 0 and not report.written:
-        _err("nothing to index: no .txt, .md, .html or .jsonl files were found")
-        return 1
     return 0
 
 

@@ -97,3 +97,14 @@ def test_an_empty_folder_writes_no_index(tmp_path):
     result = run_rag("index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"))
     assert result.returncode == 1 and "nothing to index" in result.stderr
     assert not (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_only_bad_files_leave_an_existing_index_unchanged(cli_index, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(cli_index, index_dir)
+    (tmp_path / "photo.txt").write_bytes(b"\x89PNG\x00\x00" * 20)
+    result = run_rag("index", str(tmp_path / "photo.txt"), "--index-dir", str(index_dir))
+    assert result.returncode == 1 and "binary" in result.stderr
+    assert "every file was skipped; the index is unchanged" in result.stderr and "Traceback" not in result.stderr
+    listing = run_rag("list", "--index-dir", str(index_dir), "--json")
+    assert len(listing.stdout.splitlines()) == 1
