@@ -44,6 +44,7 @@ class Candidate:
     kind_score: float = 1.0
     score: float = 0.0
     terms: frozenset[str] = field(default_factory=frozenset)
+    chunk_similarity: float = 0.0  # the cosine of the chunk it came from, used when the sentence is not embedded
 
 
 @dataclass
@@ -76,9 +77,13 @@ class QuestionParts:
 class ExtractiveAnswerer:
     """Composes a short answer from retrieved chunks; every sentence carries its line citation."""
 
-    def __init__(self, embedder: Embedder, min_support: float = 0.45, max_sentences: int = 3):
+    def __init__(self, embedder: Embedder, min_support: float = 0.45, max_sentences: int = 3,
+                 embed_sentences: int = 0):
         if not 1 <= max_sentences <= 3:
             raise ValueError("max_sentences must be 1, 2 or 3")
+        if embed_sentences < 0:
+            raise ValueError("embed_sentences must be 0 (none) or more")
+        self.embed_sentences = embed_sentences
         self.embedder = embedder
         self.min_support = min_support
         self.max_sentences = max_sentences
@@ -95,26 +100,37 @@ class ExtractiveAnswerer:
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append(Candidate(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text)))
+                found.append(Candidate(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text),
+                                       chunk_similarity=hit.similarity))
         return found
 
     def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[Candidate]) -> None:
         if not candidates:
             return
-        vectors = self.embedder.embed([c.sentence.text for c in candidates])
-        dense = vectors @ np.asarray(query_vector, dtype=np.float32)
         weights = _term_weights(question.terms, candidates)
         total_weight = sum(weights.values()) or 1.0
         context_cache: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
-        for candidate, similarity in zip(candidates, dense, strict=True):
+        for candidate in candidates:
             context_text, context_terms = _context(candidate, context_cache)
             sentence_lower = candidate.sentence.text.lower()
             own = sum(w for t, w in weights.items() if t in candidate.terms)
             near = sum(w for t, w in weights.items() if t not in candidate.terms and t in context_terms)
-            candidate.dense = float(similarity)
             candidate.term_score = (own + NEAR_TERM * near) / total_weight if weights else 1.0
             candidate.name_score = _name_score(question.names, sentence_lower, context_text)
             candidate.kind_score = _kind_score(question, candidate.sentence.text)
+        # Embedding sentences is the costly part of answering: only the likeliest few by words, names and kind
+        # are embedded; the others (all of them when embed_sentences is 0) take their chunk's similarity.
+        for candidate in candidates:
+            candidate.dense = candidate.chunk_similarity
+        chosen = sorted(candidates, key=lambda c: -(W_TERMS * c.term_score + W_NAMES * c.name_score
+                                                  + W_KIND * c.kind_score) / c.article_rank ** 0.5)
+        chosen = chosen[: self.embed_sentences]
+        if chosen:
+            vectors = self.embedder.embed([c.sentence.text for c in chosen])
+            for candidate, similarity in zip(chosen, vectors @ np.asarray(query_vector, dtype=np.float32),
+                                             strict=True):
+                candidate.dense = float(similarity)
+        for candidate in candidates:
             candidate.score = (
                 W_DENSE * max(candidate.dense, 0.0) + W_TERMS * candidate.term_score + W_NAMES * candidate.name_score
                 + W_KIND * candidate.kind_score

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answering import ExtractiveAnswerer
-from rag.embedding import Embedder
+from rag.embedding import Embedder, make_embedder
 from rag.errors import BadQuestionError, IndexMissingError
 from rag.generation import GenerativeAnswerer, make_chat_model
 from rag.grounding import SupportChecker
@@ -26,7 +26,7 @@ class Citeline:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
         self.settings = settings or Settings.from_env()
-        self.embedder = embedder or Embedder(self.settings.embedder, self.settings.device, self.settings.batch_size)
+        self.embedder = embedder or make_embedder(self.settings)
         self._reader: IndexReader | None = None
         self._generation: int | None = None
         self._retriever: Retriever | None = None
@@ -113,7 +113,8 @@ class Citeline:
         return self.retriever().retrieve(question, k, query_vector, filters=filters, as_of=as_of)
 
     def extractive(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences)
+        return ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences,
+                                  self.settings.answer_embed_sentences)
 
     def generative(self) -> GenerativeAnswerer:
         """The answer mode "llm": the chat model loads once, on first use."""

@@ -19,6 +19,8 @@ def _settings_parent() -> argparse.ArgumentParser:
     group = parent.add_argument_group("settings (also CITELINE_<NAME> environment variables)")
     group.add_argument("--index-dir", type=Path, help="where the index lives (default: index/)")
     group.add_argument("--embedder", help="the bundled all-MiniLM-L6-v2 (default) or a local model folder")
+    group.add_argument("--embed-backend", choices=("onnx-int8", "onnx", "torch"),
+                       help="how vectors are computed: int8 ONNX (default, fastest), float ONNX, or PyTorch")
     return parent
 
 
@@ -31,6 +33,8 @@ def _retrieval_parent() -> argparse.ArgumentParser:
     group.add_argument("--fusion", choices=("weighted", "rrf"), help="how dense and BM25 are combined")
     group.add_argument("--dense-weight", type=float, help="dense share of a weighted fusion, 0..1")
     group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with")
+    group.add_argument("--answer-embed-sentences", type=int,
+                       help="sentences per answer scored by embedding (default 0: words, names and chunk similarity)")
     group.add_argument("--min-support", type=float, help="support score below which the answer abstains")
     group.add_argument("--answer-mode", choices=("extractive", "llm"),
                        help="extractive sentences (default, no model) or a chat model's answer, checked line by line")
@@ -69,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--prune", action="store_true", help="drop articles whose files no longer exist")
     index.add_argument("--rebuild", action="store_true",
                        help="start a new index from PATHs, replacing the old one once it is complete")
+    index.add_argument("--dense-chunks", type=int,
+                       help="chunks per article, from the top, that are embedded; 0 for all (default 4)")
+    index.add_argument("--profile", action="store_true", help="print where the time went, stage by stage")
     index.add_argument("--chunk-tokens", type=int, help="chunk size in embedder tokens, title included (default 160)")
     index.add_argument("--chunk-overlap", type=int, dest="chunk_overlap_tokens",
                        help="tokens shared by neighbouring chunks (default 64)")
@@ -123,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace):
     from rag.settings import Settings
 
-    names = ("index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "top_k", "min_support",
+    names = ("index_dir", "embedder", "embed_backend", "dense_chunks", "chunk_tokens", "chunk_overlap_tokens",
+             "top_k", "min_support", "answer_embed_sentences",
              "retrieval_mode", "fusion", "dense_weight", "reranker", "answer_mode", "llm_backend", "llm_model",
              "llm_url")
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
@@ -158,7 +166,23 @@ def cmd_index(args: argparse.Namespace) -> int:
             f" {report.files_unchanged} unchanged files); embedded {report.chunks_embedded} chunks"
             f" in {seconds:.1f} s" + (f" ({rate:.0f} chunks/s)" if rate else "")
         )
+    if getattr(args, "profile", False):
+        _print_profile(report)
     return 0
+
+
+def _print_profile(report) -> None:
+    """Where the time went: the stages of the build and the process's peak memory."""
+    import resource
+
+    total = report.seconds.get("total", 0.0) or 1e-9
+    print("stage        seconds   share")
+    for stage, seconds in report.seconds.items():
+        if stage != "total":
+            print(f"{stage:<12} {seconds:7.1f}  {100 * seconds / total:5.1f}%")
+    print(f"{'total':<12} {total:7.1f}")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory  {peak_mib:7.0f} MiB; chunks embedded {report.chunks_embedded} of {report.chunks_total}")
 
 
 def _ensure_index(app) -> None:

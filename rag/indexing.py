@@ -23,6 +23,7 @@ from rag.store import IndexReader, Manifest, check_compatible, read_manifest, wr
 
 CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"
+NO_VECTOR = -(2**62)  # a chunk past the article's dense_chunks: its vector stays zero, BM25 still finds it
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Indexer:
             "max_title_tokens": MAX_TITLE_TOKENS,
             "sentence_splitter": "sentencex",
             "chunker_version": CHUNKER_VERSION,
+            "dense_chunks": self.settings.dense_chunks,
         }
 
     def make_chunker(self) -> Chunker:
@@ -125,6 +127,7 @@ class Indexer:
         report = IndexReport()
         started = time.perf_counter()
         self.embedder.warm_up()
+        report.seconds["model"] = time.perf_counter() - started
         previous = None if rebuild else read_manifest(index_dir)
         old: IndexReader | None = None
         if previous is not None:
@@ -181,7 +184,7 @@ class Indexer:
                 else:
                     loaded[article.id] = article
             sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
-        report.seconds["read"] = time.perf_counter() - started
+        report.seconds["read"] = time.perf_counter() - started - report.seconds.get("model", 0.0)
 
         if prune:
             for key in list(sources):
@@ -212,6 +215,7 @@ class Indexer:
         chunks: list[Chunk] = []
         vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
         fresh: list[Chunk] = []
+        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
         for article_id in wanted:
             if article_id in old_rows and article_id in old_articles:
                 if article_id in loaded:
@@ -223,22 +227,30 @@ class Indexer:
             else:
                 article = loaded[article_id]
                 articles.append(article)
-                for chunk in chunker.chunk(article):
+                for number, chunk in enumerate(chunker.chunk(article)):
                     chunks.append(chunk)
+                    if dense_cap is not None and number >= dense_cap:
+                        vector_source.append(NO_VECTOR)  # found by BM25 only
+                        continue
                     vector_source.append(-1 - len(fresh))
                     fresh.append(chunk)
         report.seconds["chunk"] = time.perf_counter() - chunk_started
 
         embed_started = time.perf_counter()
-        new_vectors = self.embedder.embed([c.embed_text for c in fresh], progress=progress,
-                                          on_progress=self._on_progress)
-        report.chunks_embedded = len(fresh)
+        # Wire copies repeat whole paragraphs: each distinct text is embedded once.
+        distinct: dict[str, int] = {}
+        slot = [distinct.setdefault(c.embed_text, len(distinct)) for c in fresh]
+        new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
+        report.chunks_embedded = len(distinct)
         report.seconds["embed"] = time.perf_counter() - embed_started
 
         dimension = self.embedder.dimension
         vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
         for row, origin in enumerate(vector_source):
-            vectors[row] = old_vectors[origin] if origin >= 0 else new_vectors[-1 - origin]
+            if origin >= 0:
+                vectors[row] = old_vectors[origin]
+            elif origin != NO_VECTOR:
+                vectors[row] = new_vectors[slot[-1 - origin]]
 
         write_started = time.perf_counter()
         manifest = Manifest(

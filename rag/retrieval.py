@@ -151,12 +151,13 @@ class Retriever:
     # -- chunks of the ranked articles --------------------------------------------------------------------------------
     def _article_rows(self, position: int, dense_rows: dict[int, list[int]], dense: dict[int, float],
                       chunk_bm25: np.ndarray) -> list[int]:
-        """An article's chunks, best first: those the embedding found by its score, else by BM25."""
-        rows = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
-        if rows:
-            return rows
+        """An article's chunks, best first: the embedding's best, then the words' best (which may lie past the
+        chunks that have a vector, see Settings.dense_chunks), then the rest by embedding, then by BM25."""
+        by_dense = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
         all_rows = np.flatnonzero(self.reader.layout().row_article == position)
-        return [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
+        by_bm25 = [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
+        head = by_dense[:1] + [r for r in by_bm25[:1] if chunk_bm25[r] > 0]
+        return list(dict.fromkeys(head + by_dense + by_bm25))
 
     def _rerank(self, question: str, order: list[int], dense_rows: dict[int, list[int]], dense: dict[int, float],
                 chunk_bm25: np.ndarray) -> list[int]:
@@ -172,6 +173,15 @@ class Retriever:
         reranked = [a for _, a in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
         return reranked + order[self.config.rerank_top :]
 
+    def _article_vector(self, position: int, best_row: int) -> np.ndarray:
+        """The vector that stands for an article when spotting copies: its best chunk's, or (when that chunk
+        was not embedded, see Settings.dense_chunks) its first chunk's."""
+        vector = self.reader.vectors([best_row])[0]
+        if not vector.any():
+            first = int(np.argmax(self.reader.layout().row_article == position))
+            vector = self.reader.vectors([first])[0]
+        return vector
+
     def _hits(self, order: list[int], article_scores: dict[int, float], dense_rows: dict[int, list[int]],
               dense: dict[int, float], chunk_bm25: np.ndarray, limit: int | None) -> list[Hit]:
         """Up to `chunks_per_article` chunks of each article in order; an article copying a better one is skipped."""
@@ -182,16 +192,17 @@ class Retriever:
             if limit is not None and len(hits) >= limit:
                 break
             rows = self._article_rows(position, dense_rows, dense, chunk_bm25)
-            best_vector = self.reader.vectors(rows[:1])[0]
+            best_vector = self._article_vector(position, rows[0])
             if any(float(best_vector @ other) >= self.config.duplicate_cosine for other in kept_vectors):
                 continue
             kept_vectors.append(best_vector)
             article = self.reader.article(layout.ids[position])
-            for chunk in self.reader.chunks(rows[: self.config.chunks_per_article]):
+            shown = rows[: self.config.chunks_per_article]
+            for row, chunk in zip(shown, self.reader.chunks(shown), strict=True):
                 if limit is not None and len(hits) >= limit:
                     break
                 hits.append(Hit(chunk=chunk, article=article, score=float(article_scores[position]),
-                                rank=len(hits) + 1))
+                                rank=len(hits) + 1, similarity=float(dense.get(row, 0.0))))
         return hits
 
 

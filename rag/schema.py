@@ -48,6 +48,7 @@ class Hit:
     article: Article
     score: float
     rank: int = 0
+    similarity: float = 0.0  # the chunk's cosine to the question; 0 when it has no vector or ranked too low
 
 
 @dataclass

@@ -14,6 +14,7 @@ ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("weighted", "rrf")
+EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,17 @@ class Settings:
     embedder: str = DEFAULT_EMBEDDER
     device: str = "cpu"
     batch_size: int = 64
+    # "onnx-int8" (default, fastest on a CPU), "onnx" (float) or "torch" (sentence-transformers on PyTorch).
+    embed_backend: str = "onnx-int8"
+    # Where exported ONNX models are cached; "" means a "models" folder inside the index folder.
+    model_cache: str = ""
+    embed_threads: int = 0  # onnxruntime threads; 0 lets it use every core
     # Chunk budget in embedder tokens, title prefix included; the embedder's window is the hard ceiling.
     chunk_tokens: int = 160
     chunk_overlap_tokens: int = 64
+    # Chunks per article, from the top, that are embedded (0: all). News puts its facts first: on rtqa2022
+    # 138 of the 162 answers found in their gold article are in its first chunk; every chunk is in BM25.
+    dense_chunks: int = 4
     top_k: int = 5
     # Retrieval (see RetrievalConfig above and rag/retrieval.py): defaults come from RetrievalConfig.
     retrieval_mode: str = _RETRIEVAL.mode
@@ -100,6 +109,9 @@ class Settings:
     reranker: str = _RETRIEVAL.reranker
     rerank_top: int = _RETRIEVAL.rerank_top
     max_answer_sentences: int = 3
+    # Sentences per question that are embedded (the likeliest by words and names); the others take their
+    # chunk's similarity. 0 answers in ~10 ms; 6 adds ~1-2 points of "contains" for ~100 ms (BENCHMARKS.md).
+    answer_embed_sentences: int = 0
     # "extractive" (no model needed) or "llm" (a chat model writes, the support check keeps what is supported).
     answer_mode: str = "extractive"
     llm_backend: str = "llama-cpp"  # "llama-cpp" (a local GGUF), "openai" (any compatible endpoint) or "ollama"
@@ -127,10 +139,16 @@ class Settings:
                 f"chunk_overlap_tokens must be between 0 and chunk_tokens - 1 ({self.chunk_tokens - 1}),"
                 f" got {self.chunk_overlap_tokens}"
             )
+        if self.answer_embed_sentences < 0:
+            raise SettingsError(f"answer_embed_sentences must be 0 (none) or more, got {self.answer_embed_sentences}")
+        if self.dense_chunks < 0:
+            raise SettingsError(f"dense_chunks must be 0 (every chunk) or more, got {self.dense_chunks}")
         if self.chunk_tokens < 32:
             raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0.0 <= self.min_support <= 1.0:
             raise SettingsError(f"min_support must be between 0 and 1, got {self.min_support}")
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise SettingsError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}")
         if self.answer_mode not in ("extractive", "llm"):
             raise SettingsError(f"answer_mode must be 'extractive' or 'llm', not {self.answer_mode!r}")
         if self.llm_timeout <= 0 or self.llm_max_tokens < 1:
@@ -152,6 +170,10 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return Path(self.model_cache).expanduser() if self.model_cache else self.index_dir / "models"
 
     def retrieval_config(self) -> RetrievalConfig:
         names = [f.name for f in fields(RetrievalConfig) if f.name != "mode"]

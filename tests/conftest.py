@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED = next(SEEDS.glob("*.txt"))
 BENCH = ROOT.parent / "shared" / "bench"
+# The ONNX export of the embedder is made once and reused by every test and every `rag` subprocess.
+os.environ.setdefault("CITELINE_MODEL_CACHE", str(ROOT / ".cache" / "models"))
 
 
 def seed_line(number: int) -> str:
@@ -29,7 +31,7 @@ def seed_line(number: int) -> str:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    model = Embedder()
+    model = Embedder(cache_dir=os.environ["CITELINE_MODEL_CACHE"])
     model.warm_up()
     return model
 

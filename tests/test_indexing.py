@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from rag.errors import CitelineError, IndexMismatchError
@@ -13,7 +14,7 @@ from tests.conftest import SEED
 def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
     app = make_app()
     first = app.index([copy_seeds], progress=False)
-    assert first.written and first.chunks_embedded == first.chunks_total > 0
+    assert first.written and 0 < first.chunks_embedded <= first.chunks_total
     generation = read_manifest(app.index_dir).generation
     calls = app.embedder.calls
     again = app.index([copy_seeds], progress=False)
@@ -115,3 +116,44 @@ def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds):
     assert manifest.counts["articles"] == 1 and not any("flood" in k for k in manifest.sources)
     with pytest.raises(CitelineError, match="no indexed article"):
         app.remove(["nope"])
+
+
+def test_dense_chunks_embeds_the_top_of_each_article_and_bm25_finds_the_rest(make_app, copy_seeds, embedder):
+    lead = make_app(dense_chunks=2)
+    report = lead.index([copy_seeds], progress=False)
+    assert report.chunks_total > 2 and report.chunks_embedded == 2
+    reader = lead.reader()
+    norms = np.linalg.norm(reader.vectors(list(range(reader.size))), axis=1)
+    assert np.allclose(norms[:2], 1.0, atol=1e-3) and not norms[2:].any()
+    assert read_manifest(lead.index_dir).chunking["dense_chunks"] == 2
+    # A fact from the article's last lines lives in a chunk without a vector: BM25 still retrieves it.
+    late = next(i for i, line in enumerate(SEED.read_text(encoding="utf-8").split("\n"), 1) if "5,200" in line)
+    late_rows = [row for row, chunk in enumerate(reader.chunks(list(range(reader.size)))) if
+                 chunk.line_start <= late <= chunk.line_end]
+    assert min(late_rows) >= 2  # the line is only in chunks without a vector
+    hits = lead.retrieve("How many US forces are stationed across Iraq?", 3)
+    assert any(h.chunk.line_start <= late <= h.chunk.line_end for h in hits)
+    every = make_app(index_dir=lead.index_dir.parent / "all", dense_chunks=0)
+    assert every.index([copy_seeds], progress=False).chunks_embedded == report.chunks_total
+    # A different dense_chunks means other vectors: the index asks for a rebuild instead of mixing them.
+    with pytest.raises(IndexMismatchError):
+        make_app(index_dir=lead.index_dir, dense_chunks=3).index([copy_seeds], progress=False)
+
+
+def test_identical_chunks_are_embedded_once(make_app, tmp_path):
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    paragraphs = [f"The port of Harwick stayed closed on day {n} of the storm, with winds of {80 + n} mph and"
+                  f" ferries to the islands cancelled until further notice, the harbour master said."
+                  for n in range(12)]
+    body = "Storm closes Harwick port\n\n" + "\n\n".join(paragraphs)
+    (folder / "a.txt").write_text(body, encoding="utf-8")
+    (folder / "b.txt").write_text(body + "\n\nReporting by the Harwick Herald.", encoding="utf-8")
+    app = make_app(dense_chunks=0)
+    report = app.index([folder], progress=False)
+    reader = app.reader()
+    texts = [c.embed_text for c in reader.chunks(list(range(reader.size)))]
+    assert report.articles_total == 2 and len(set(texts)) < len(texts)
+    assert report.chunks_embedded == len(set(texts))
+    vectors = reader.vectors(list(range(reader.size)))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)  # copies share the vector, none is zero
