@@ -69,7 +69,7 @@ class Citeline:
         if self._reader is None or self._generation != manifest.generation:
             # The old reader is not closed here: a question under way in another thread may still hold it.
             self._retriever = None
-            self._reader = open_index(self.index_dir, self.embedder.name)
+            self._reader = open_index(self.index_dir, self.embedder.name, milvus_token=self.settings.milvus_token)
             self._generation = self._reader.manifest.generation
         return self._reader
 

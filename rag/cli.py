@@ -21,6 +21,12 @@ def _settings_parent() -> argparse.ArgumentParser:
     group.add_argument("--embedder", help="the bundled all-MiniLM-L6-v2 (default) or a local model folder")
     group.add_argument("--embed-backend", choices=("onnx-int8", "onnx", "torch"),
                        help="how vectors are computed: int8 ONNX (default, fastest), float ONNX, or PyTorch")
+    group.add_argument("--vector-store", choices=("faiss", "milvus"),
+                       help="where a new index keeps its vectors: FAISS files in the index folder (default) or Milvus;"
+                       " an existing index is read from the store its manifest names")
+    group.add_argument("--milvus-uri", help="http://host:19530 for a Milvus server, or a Milvus Lite file ending in .db"
+                       " (default: milvus.db in the index folder); the token comes from CITELINE_MILVUS_TOKEN")
+    group.add_argument("--milvus-collection", help="prefix of this index's Milvus collections (default citeline)")
     return parent
 
 
@@ -79,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--chunk-tokens", type=int, help="chunk size in embedder tokens, title included (default 160)")
     index.add_argument("--chunk-overlap", type=int, dest="chunk_overlap_tokens",
                        help="tokens shared by neighbouring chunks (default 64)")
+    index.add_argument("--ann-threshold", type=int,
+                       help="chunks above which the vector index is approximate (HNSW, recall checked; default 25000)")
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     ask = commands.add_parser(
@@ -133,7 +141,7 @@ def _settings(args: argparse.Namespace):
     names = ("index_dir", "embedder", "embed_backend", "dense_chunks", "chunk_tokens", "chunk_overlap_tokens",
              "top_k", "min_support", "answer_embed_sentences",
              "retrieval_mode", "fusion", "dense_weight", "reranker", "answer_mode", "llm_backend", "llm_model",
-             "llm_url")
+             "llm_url", "vector_store", "milvus_uri", "milvus_collection", "ann_threshold")
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 

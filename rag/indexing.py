@@ -20,6 +20,7 @@ from rag.loading import LoadError, discover, file_sha256, load_file
 from rag.schema import Article, Chunk
 from rag.settings import Settings
 from rag.store import IndexReader, Manifest, check_compatible, read_manifest, write_generation
+from rag.vectorstore import VectorStoreConfig, check_reachable
 
 CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"
@@ -126,6 +127,7 @@ class Indexer:
 
         report = IndexReport()
         started = time.perf_counter()
+        check_reachable(index_dir, self.settings.vector_store_config())
         self.embedder.warm_up()
         report.seconds["model"] = time.perf_counter() - started
         previous = None if rebuild else read_manifest(index_dir)
@@ -138,7 +140,13 @@ class Indexer:
                     f" use are {self.chunking}; re-index with `rag index --rebuild PATH... --index-dir {index_dir}`"
                     " or use the same settings"
                 )
-            old = IndexReader(index_dir, previous)
+            moved = self.settings.vector_store_config().mismatch(previous.vector_store, index_dir)
+            if moved:
+                raise IndexMismatchError(
+                    f"the index in {index_dir} {moved}; re-index with `rag index --rebuild PATH... --index-dir"
+                    f" {index_dir}` to build it there, or use the same settings"
+                )
+            old = IndexReader(index_dir, previous, self.settings.milvus_token)
         try:
             return self._build(index_dir, paths, previous, old, prune, progress, log, report, started, tqdm)
         finally:
@@ -210,7 +218,7 @@ class Indexer:
         chunk_started = time.perf_counter()
         chunker = self.make_chunker()
         old_articles = {a.id: a for a in old.articles()} if old is not None else {}
-        old_vectors = old.faiss.reconstruct_n(0, old.size) if old is not None and old.size else None
+        old_vectors = old.all_vectors() if old is not None and old.size else None
         articles: list[Article] = []
         chunks: list[Chunk] = []
         vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
@@ -262,7 +270,7 @@ class Indexer:
             counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
             created=previous.created if previous else "",
         )
-        write_generation(index_dir, manifest, articles, chunks, vectors)
+        write_generation(index_dir, manifest, articles, chunks, vectors, self.settings.vector_store_config())
         report.written = True
         report.articles_total = len(articles)
         report.chunks_total = len(chunks)
@@ -279,7 +287,7 @@ class Indexer:
             previous = read_manifest(index_dir)
             if previous is None:
                 raise CitelineError(f"there is no index in {index_dir}")
-            old = IndexReader(index_dir, previous)
+            old = IndexReader(index_dir, previous, self.settings.milvus_token)
             try:
                 rows = old.article_rows()
                 unknown = doomed - set(rows)
@@ -302,7 +310,10 @@ class Indexer:
                 generation=previous.generation, sources=sources, created=previous.created,
                 counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
             )
-            write_generation(index_dir, manifest, articles, chunks, vectors)
+            # Removing never moves the index: the vectors go back to the store that holds them.
+            store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
+                                               self.settings.milvus_token)
+            write_generation(index_dir, manifest, articles, chunks, vectors, store)
         report.articles_removed = len(doomed)
         report.sources_removed = len(previous.sources) - len(sources)
         report.articles_total, report.chunks_total, report.written = len(articles), len(chunks), True

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
+from rag.vectorstore import ANN_THRESHOLD, VectorStoreConfig
 
 ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -125,6 +126,13 @@ class Settings:
     min_support: float = 0.45
     max_question_chars: int = 2000
     max_file_bytes: int = 50_000_000
+    # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
+    # index is read from the store its manifest names; a build into it must name the same store.
+    vector_store: str = "faiss"
+    ann_threshold: int = ANN_THRESHOLD  # rows above which a build makes an approximate (HNSW) index
+    milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
+    milvus_token: str = ""  # "user:password" or an API key, for a server that asks for one
+    milvus_collection: str = "citeline"  # collection prefix: <prefix>_g<generation>
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
@@ -155,6 +163,7 @@ class Settings:
             raise SettingsError("llm_timeout must be positive and llm_max_tokens at least 1")
         if self.max_answer_sentences > 3:
             raise SettingsError("max_answer_sentences is at most 3: answers stay short")
+        self.vector_store_config()  # validates the vector store settings
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -178,6 +187,11 @@ class Settings:
     def retrieval_config(self) -> RetrievalConfig:
         names = [f.name for f in fields(RetrievalConfig) if f.name != "mode"]
         return RetrievalConfig(mode=self.retrieval_mode, **{name: getattr(self, name) for name in names})
+
+    def vector_store_config(self) -> VectorStoreConfig:
+        return VectorStoreConfig(backend=self.vector_store, ann_threshold=self.ann_threshold,
+                                 milvus_uri=self.milvus_uri, milvus_token=self.milvus_token,
+                                 milvus_collection=self.milvus_collection)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,8 +1,9 @@
-"""The index on disk: a FAISS inner-product index, chunk and article metadata in SQLite, and a manifest.
+"""The index on disk: chunk vectors (rag/vectorstore.py), chunk and article metadata in SQLite, BM25, a manifest.
 
-Every build writes a new generation of files (`vectors-<g>.faiss`, `chunks-<g>.sqlite`) and then replaces
-`manifest.json` atomically; the manifest names the generation in force. A build that dies before that rename
-leaves the previous generation, and the manifest that names it, untouched.
+Every build writes a new generation (`chunks-<g>.sqlite`, `bm25-<g>/`, and the vectors: `vectors-<g>.faiss` or a
+Milvus collection `<prefix>_g<g>`) and then replaces `manifest.json` atomically; the manifest names the generation
+in force and the vector store that holds it. A build that dies before that rename leaves the previous generation,
+and the manifest that names it, untouched.
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ import numpy as np
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.lexical import Bm25Index
 from rag.schema import Article, Chunk
+from rag.vectorstore import (
+    VectorStore,
+    VectorStoreConfig,
+    discard_vectors,
+    drop_stale_vectors,
+    incomplete,
+    open_vectors,
+    write_vectors,
+)
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-_GENERATION_FILE = re.compile(r"^(?:vectors|chunks|bm25)-(\d+)(?:\.faiss|\.sqlite|)(?:\.tmp.*)?$")
+_GENERATION_FILE = re.compile(r"^(?:chunks|bm25)-(\d+)(?:\.sqlite|)(?:\.tmp.*)?$")  # vectors: the backends
+FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
 
 _SCHEMA = """
 CREATE TABLE articles (
@@ -83,10 +94,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     created: str = ""
     updated: str = ""
-
-    @property
-    def vectors_file(self) -> str:
-        return f"vectors-{self.generation:06d}.faiss"
+    vector_store: dict[str, Any] = field(default_factory=lambda: dict(FAISS_FLAT))  # set by write_generation
 
     @property
     def chunks_file(self) -> str:
@@ -103,7 +111,9 @@ class Manifest:
                 "embedder": {"name": self.embedder, "dimension": self.dimension},
                 "chunking": self.chunking,
                 "generation": self.generation,
-                "files": {"vectors": self.vectors_file, "chunks": self.chunks_file, "bm25": self.bm25_dir},
+                "files": {"chunks": self.chunks_file, "bm25": self.bm25_dir,
+                          **({"vectors": self.vector_store["file"]} if "file" in self.vector_store else {})},
+                "vector_store": self.vector_store,
                 "counts": self.counts,
                 "created": self.created,
                 "updated": self.updated,
@@ -126,6 +136,7 @@ class Manifest:
             format_version=int(data["format_version"]),
             created=data.get("created", ""),
             updated=data.get("updated", ""),
+            vector_store=dict(data.get("vector_store") or FAISS_FLAT),
         )
 
 
@@ -197,20 +208,15 @@ class ArticleLayout:
 class IndexReader:
     """An open generation of the index: vector search plus metadata look-ups."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest):
-        import faiss
-
+    def __init__(self, index_dir: Path, manifest: Manifest, milvus_token: str = ""):
         self.index_dir = Path(index_dir)
         self.manifest = manifest
-        vectors = self.index_dir / manifest.vectors_file
         chunks = self.index_dir / manifest.chunks_file
-        for path in (vectors, chunks):
-            if not path.exists():
-                raise IndexMismatchError(
-                    f"the index in {index_dir} is incomplete ({path.name} is missing); re-index with"
-                    f" `rag index --rebuild PATH... --index-dir {index_dir}`"
-                )
-        self.faiss = faiss.read_index(str(vectors))
+        if not chunks.exists():
+            raise incomplete(index_dir, chunks.name)
+        self.vector_store: VectorStore = open_vectors(self.index_dir, manifest.generation, manifest.vector_store,
+                                                      manifest.dimension, int(manifest.counts.get("chunks", 0)),
+                                                      milvus_token)
         self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
         self._articles: dict[str, Article] = {}
         self._bm25: Bm25Index | None = None
@@ -244,27 +250,15 @@ class IndexReader:
 
     @property
     def size(self) -> int:
-        return int(self.faiss.ntotal)
+        return self.vector_store.size
 
     def close(self) -> None:
+        self.vector_store.close()
         self.db.close()
 
     def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top k rows by inner product; with a mask, only rows where it is True."""
-        import faiss
-
-        if self.size == 0:
-            return []
-        vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        if mask is None:
-            scores, rows = self.faiss.search(vector, min(k, self.size))
-        else:
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if not len(allowed):
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            scores, rows = self.faiss.search(vector, min(k, len(allowed)), params=params)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        return self.vector_store.search(query, k, mask)
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
@@ -304,9 +298,10 @@ class IndexReader:
         return rows
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        if not rows:
-            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
-        return np.vstack([self.faiss.reconstruct(int(r)) for r in rows]).astype(np.float32)
+        return self.vector_store.vectors(rows)
+
+    def all_vectors(self) -> np.ndarray:
+        return self.vector_store.all_vectors()
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
         return [
@@ -325,12 +320,12 @@ def _article_from_row(row: tuple) -> Article:
                    text=text, furniture=json.loads(furniture), aliases=json.loads(aliases))
 
 
-def open_index(index_dir: Path, embedder: str, dimension: int | None = None) -> IndexReader:
+def open_index(index_dir: Path, embedder: str, dimension: int | None = None, milvus_token: str = "") -> IndexReader:
     manifest = read_manifest(index_dir)
     if manifest is None:
         raise IndexMissingError(f"there is no index in {index_dir}; build one with `rag index PATH...`")
     check_compatible(manifest, Path(index_dir), embedder, dimension)
-    return IndexReader(Path(index_dir), manifest)
+    return IndexReader(Path(index_dir), manifest, milvus_token)
 
 
 def write_generation(
@@ -339,10 +334,10 @@ def write_generation(
     articles: Iterable[Article],
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
+    store: VectorStoreConfig | None = None,
 ) -> Manifest:
     """Write a new generation and make it the one in force. Returns the manifest as written."""
-    import faiss
-
+    store = store or VectorStoreConfig()
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
     index_dir = Path(index_dir)
@@ -357,43 +352,50 @@ def write_generation(
     manifest.created = manifest.created or (previous.created if previous else "") or now
     manifest.updated = now
 
-    vectors_path = index_dir / manifest.vectors_file
     chunks_path = index_dir / manifest.chunks_file
     bm25_path = index_dir / manifest.bm25_dir
-    tmp_vectors = vectors_path.with_name(vectors_path.name + f".tmp{os.getpid()}")
     tmp_chunks = chunks_path.with_name(chunks_path.name + f".tmp{os.getpid()}")
     tmp_bm25 = bm25_path.with_name(bm25_path.name + f".tmp{os.getpid()}")
+    written: dict[str, Any] | None = None
     try:
         articles = list(articles)
         Bm25Index.build([c.embed_text for c in chunks]).save(tmp_bm25 / "chunks")
         Bm25Index.build([article_search_text(a) for a in articles]).save(tmp_bm25 / "articles")
         for part in tmp_bm25.glob("*/*"):
             _fsync_file(part)
-        vector_index = faiss.IndexFlatIP(manifest.dimension)
-        if len(vectors):
-            vector_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(vector_index, str(tmp_vectors))
-        _fsync_file(tmp_vectors)
         _write_sqlite(tmp_chunks, articles, chunks)
-        os.replace(tmp_vectors, vectors_path)
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), manifest.dimension)
+        written = write_vectors(index_dir, generation, vectors, store)  # durable, not yet in force
+        manifest.vector_store = written
         os.replace(tmp_chunks, chunks_path)
         shutil.rmtree(bm25_path, ignore_errors=True)
         os.replace(tmp_bm25, bm25_path)
         fsync_dir(index_dir)
         atomic_write_text(index_dir / MANIFEST, manifest.to_json())  # the commit point
     except BaseException:
-        for path in (tmp_vectors, tmp_chunks):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        with contextlib.suppress(OSError):
+            tmp_chunks.unlink()
         shutil.rmtree(tmp_bm25, ignore_errors=True)
+        if written is not None:
+            with contextlib.suppress(Exception):
+                committed = read_manifest(index_dir)  # an interrupt may land just after the commit
+                if committed is None or committed.generation != generation:
+                    discard_vectors(index_dir, generation, written, store.milvus_token)
         raise
     # The previous generation stays until the next build, for readers that opened it a moment ago.
-    remove_stale_generations(index_dir, keep={generation, previous.generation if previous else generation})
+    remove_stale_generations(index_dir, keep={generation, previous.generation if previous else generation},
+                             stores=[manifest.vector_store, *([previous.vector_store] if previous else [])],
+                             milvus_token=store.milvus_token)
     return manifest
 
 
-def remove_stale_generations(index_dir: Path, keep: set[int]) -> None:
-    """Files of generations not kept, and temporary files: left by earlier builds or by one that died."""
+def remove_stale_generations(index_dir: Path, keep: set[int], stores: Sequence[dict[str, Any]] = (),
+                             milvus_token: str = "") -> None:
+    """Files and vectors of generations not kept, and temporary files: left by earlier builds or by one that died.
+
+    `stores` are the vector store records of the new generation and of the previous one. Best effort: the new
+    generation is in force already, and what is left here goes at the next build.
+    """
     for path in Path(index_dir).iterdir():
         match = _GENERATION_FILE.match(path.name)
         if match and (int(match.group(1)) not in keep or ".tmp" in path.name):
@@ -402,6 +404,7 @@ def remove_stale_generations(index_dir: Path, keep: set[int]) -> None:
             else:
                 with contextlib.suppress(OSError):
                     path.unlink()
+    drop_stale_vectors(index_dir, keep, stores, milvus_token)
 
 
 def _fsync_file(path: Path) -> None:

@@ -77,6 +77,18 @@ def ask_json(*args: str, **kwargs) -> dict:
     return json.loads(result.stdout)
 
 
+def milvus_collections(index_dir) -> dict[str, int]:
+    """Collections in the index's Milvus Lite file, with their row counts, read through the real client."""
+    from rag import milvus_store
+
+    uri = str(index_dir / "milvus.db")
+    client = milvus_store.connect(uri)
+    try:
+        return {name: int(client.get_collection_stats(name)["row_count"]) for name in client.list_collections()}
+    finally:
+        milvus_store.disconnect(client, uri)
+
+
 @pytest.fixture
 def copy_seeds(tmp_path) -> Path:
     target = tmp_path / "articles"

@@ -8,7 +8,7 @@ import pytest
 from rag.errors import CitelineError, IndexMismatchError
 from rag.indexing import index_lock
 from rag.store import read_manifest
-from tests.conftest import SEED
+from tests.conftest import SEED, milvus_collections
 
 
 def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
@@ -28,15 +28,23 @@ def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
     assert touched.chunks_embedded == 0 and app.embedder.calls == calls
 
 
-def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds):
-    app = make_app()
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds, backend):
+    app = make_app(vector_store=backend)
     base = app.index([copy_seeds], progress=False)
+    seed_vectors = app.reader().all_vectors()
     (copy_seeds / "flood.txt").write_text(
         "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"
     )
     added = app.index([copy_seeds], progress=False)
     assert added.articles_added == 1 and added.articles_total == 2
     assert added.chunks_embedded == added.chunks_total - base.chunks_total
+    # The seed's vectors were carried over from the store, not embedded again, and the new ones stored beside them.
+    reader = app.reader()
+    assert reader.manifest.vector_store["backend"] == backend and reader.size == added.chunks_total
+    rows = reader.article_rows()
+    seed_rows = next(r for a, r in rows.items() if reader.article(a).title.startswith("US launches"))
+    assert np.allclose(reader.vectors(seed_rows), seed_vectors, atol=1e-6)
     (copy_seeds / "flood.txt").write_text(
         "Flood hits Harwick\n\nThe river rose three metres overnight in Harwick.\n", encoding="utf-8"
     )
@@ -98,19 +106,29 @@ def test_a_second_writer_is_refused(make_app, copy_seeds):
         app.index([SEED], progress=False)
 
 
-def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds):
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds, backend):
     (copy_seeds / "flood.txt").write_text(
         "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"
     )
-    app = make_app()
+    app = make_app(vector_store=backend)
     app.index([copy_seeds], progress=False)
     flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
+    flood_vectors = app.reader().vectors(app.reader().article_rows()[flood.id])
     calls = app.embedder.calls
     report = app.remove([flood.id])
     assert report.articles_total == 1 and app.embedder.calls == calls
     reader = app.reader()
     assert next(a.title for a in reader.articles()).startswith("US launches")
     assert reader.size == report.chunks_total == reader.bm25.size
+    # The store in force (for Milvus, a new collection) holds the kept vectors and none of the removed article's.
+    assert reader.manifest.vector_store["backend"] == backend
+    kept = reader.all_vectors()
+    assert len(kept) == report.chunks_total and (kept @ flood_vectors.T).max() < 0.999
+    if backend == "milvus":
+        collection = reader.manifest.vector_store["collection"]
+        assert collection == "citeline_g000002"
+        assert milvus_collections(app.index_dir)[collection] == int(kept.any(axis=1).sum())
     assert all(h.article.id != flood.id for h in app.retrieve("How far did the river rise in Harwick?", 5))
     manifest = read_manifest(app.index_dir)
     assert manifest.counts["articles"] == 1 and not any("flood" in k for k in manifest.sources)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import numpy as np
 import pytest
 
 from rag.retrieval import Filters, RetrievalConfig, Retriever
@@ -24,12 +25,13 @@ BUDGET = (
 )
 
 
-@pytest.fixture(scope="module")
-def news(embedder, tmp_path_factory):
-    """A tiny corpus: the seed, a flood story, its wire copy, an older flood, and a budget story."""
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def news(embedder, tmp_path_factory, request):
+    """A tiny corpus: the seed, a flood story, its wire copy, an older flood, and a budget story; every test that
+    uses it runs on both vector stores (Milvus: Milvus Lite in the index folder)."""
     from rag.api import Citeline
 
-    folder = tmp_path_factory.mktemp("news")
+    folder = tmp_path_factory.mktemp(f"news-{request.param}")
     records = [
         {"id": "flood", "title": "River Ash floods Harwick", "published": "2021-08-14", "url": "", "text": FLOOD},
         {"id": "flood-copy", "title": "River Ash floods Harwick", "published": "2021-08-14", "url": "",
@@ -42,9 +44,11 @@ def news(embedder, tmp_path_factory):
     (folder / "wire").mkdir()
     (folder / "wire" / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
     (folder / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
-    app = Citeline(Settings(index_dir=folder / "index"), embedder=embedder)
+    app = Citeline(Settings(index_dir=folder / "index", vector_store=request.param), embedder=embedder)
     app.index([folder / "wire", folder / SEED.name], progress=False)
-    return app
+    assert app.reader().manifest.vector_store["backend"] == request.param
+    yield app
+    app.close()
 
 
 def _doc_ids(hits):
@@ -150,3 +154,25 @@ def test_langchain_retriever_inside_a_chain(news):
     assert {"source", "title", "published", "line_start", "line_end", "article_id"} <= set(meta)
     assert docs[0].page_content == news.reader().article(meta["article_id"]).quote(meta["line_start"],
                                                                                    meta["line_end"])
+
+
+def test_dense_search_matches_exact_inner_products_with_and_without_a_row_mask(news, embedder):
+    """Whatever the store, dense search is exact here: the best rows by inner product, only allowed ones, only
+    rows that have a vector (chunks past an article's dense_chunks have none)."""
+    reader = news.reader()
+    vectors = reader.vector_store.all_vectors()
+    assert vectors.shape == (reader.size, embedder.dimension)
+    embedded = vectors.any(axis=1)
+    assert 0 < embedded.sum() < reader.size  # the seed article has more than dense_chunks chunks
+    query = embedder.embed_query("How far did the River Ash rise in Harwick?")
+    scores = vectors @ query
+    found = reader.search(query, 5)
+    assert all(embedded[r] for r, _ in found)
+    assert np.allclose([s for _, s in found], np.sort(scores[embedded])[::-1][:5], atol=1e-4)
+    mask = np.zeros(reader.size, dtype=bool)
+    mask[::2] = True
+    found = reader.search(query, 5, mask)
+    assert found and all(mask[r] and embedded[r] for r, _ in found)
+    assert np.allclose([s for _, s in found], np.sort(scores[mask & embedded])[::-1][:5], atol=1e-4)
+    assert np.allclose(reader.vectors([r for r, _ in found]), vectors[[r for r, _ in found]], atol=1e-6)
+    assert reader.search(query, 5, np.zeros(reader.size, dtype=bool)) == []

@@ -5,17 +5,30 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 
 import numpy as np
 import pytest
 
-from rag.errors import IndexMismatchError
+from rag.api import Citeline
+from rag.errors import CitelineError, IndexMismatchError, SettingsError
+from rag.settings import Settings
 from rag.store import MANIFEST, open_index, read_manifest
-from tests.conftest import ROOT, SEED, seed_line
+from tests.conftest import ROOT, SEED, milvus_collections, run_rag, seed_line
 
 
-def test_round_trip(seed_app, embedder):
-    reader = open_index(seed_app.index_dir, embedder.name, embedder.dimension)
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def seed_store(request, embedder, tmp_path_factory):
+    """The seed article indexed into each vector store."""
+    app = Citeline(Settings(index_dir=tmp_path_factory.mktemp(f"seed-{request.param}"), vector_store=request.param),
+                   embedder=embedder)
+    app.index([SEED], progress=False)
+    yield app
+    app.close()
+
+
+def test_round_trip(seed_store, embedder):
+    reader = open_index(seed_store.index_dir, embedder.name, embedder.dimension)
     manifest = reader.manifest
     assert manifest.embedder == "all-MiniLM-L6-v2" and manifest.dimension == 384
     assert manifest.counts["articles"] == 1 and manifest.counts["chunks"] == reader.size > 0
@@ -29,9 +42,36 @@ def test_round_trip(seed_app, embedder):
     query = embedder.embed([chunk.embed_text])[0]
     assert np.isclose(np.linalg.norm(reader.vectors([0])[0]), 1.0, atol=1e-4)
     assert reader.search(query, 1)[0][0] == 0
-    # Nothing on disk is a pickle: the manifest is JSON, metadata is SQLite.
-    files = {p.name for p in seed_app.index_dir.iterdir()}
-    assert MANIFEST in files and manifest.vectors_file in files and manifest.chunks_file in files
+    assert np.allclose(reader.all_vectors()[[0]], reader.vectors([0]), atol=1e-6)
+    # Nothing on disk is a pickle: the manifest is JSON, metadata is SQLite, vectors FAISS's format or Milvus's.
+    files = {p.name for p in seed_store.index_dir.iterdir()}
+    assert MANIFEST in files and manifest.chunks_file in files
+    store = manifest.vector_store
+    if store["backend"] == "faiss":
+        # Only the chunks that were embedded (the first dense_chunks of the article) are in the FAISS file.
+        assert store == {"backend": "faiss", "file": "vectors-000001.faiss", "index": "flat", "rows": reader.size,
+                         "vectors": 4} and store["file"] in files
+    else:
+        assert store == {"backend": "milvus", "uri": "milvus.db", "prefix": "citeline",
+                         "collection": "citeline_g000001", "metric": "IP", "index": "flat", "vectors": 4}
+        assert milvus_collections(seed_store.index_dir) == {"citeline_g000001": 4}
+        assert not [name for name in files if name.startswith("vectors-")]
+    assert json.loads((seed_store.index_dir / MANIFEST).read_text())["vector_store"] == store
+    reader.close()
+
+
+def test_a_manifest_without_a_vector_store_record_is_a_flat_faiss_index(seed_app, embedder, tmp_path):
+    """Indexes written before the vector store record (same format version) still open."""
+    import shutil
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_app.index_dir, index_dir)
+    data = json.loads((index_dir / MANIFEST).read_text())
+    del data["vector_store"]
+    (index_dir / MANIFEST).write_text(json.dumps(data))
+    reader = open_index(index_dir, embedder.name, embedder.dimension)
+    assert reader.manifest.vector_store == {"backend": "faiss", "index": "flat"}
+    assert reader.size == data["counts"]["chunks"] and reader.search(reader.vectors([1])[0], 1)[0][0] == 1
     reader.close()
 
 
@@ -55,8 +95,10 @@ def test_mismatched_index_says_to_reindex(make_app, embedder, field, value, mess
         app.ask("Who was killed at Camp Taji?")
 
 
-def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path):
-    app = make_app()
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+@pytest.mark.parametrize("stage", ["_write_sqlite", "atomic_write_text"])  # before and after the vectors are written
+def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path, backend, stage):
+    app = make_app(vector_store=backend)
     app.index([SEED], progress=False)
     before = read_manifest(app.index_dir)
     extra = tmp_path / "extra.txt"
@@ -67,13 +109,15 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path)
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rag.store, "_write_sqlite", explode)
+    monkeypatch.setattr(rag.store, stage, explode)
     with pytest.raises(OSError, match="disk full"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
     after = read_manifest(app.index_dir)
     assert after.generation == before.generation and after.sources == before.sources
-    assert not [p for p in app.index_dir.iterdir() if ".tmp" in p.name]
+    assert not [p for p in app.index_dir.iterdir() if ".tmp" in p.name or p.name == "vectors-000002.faiss"]
+    if backend == "milvus":
+        assert set(milvus_collections(app.index_dir)) == {"citeline_g000001"}
     answer = app.ask("Who was killed at Camp Taji?")
     assert any(c.line_start <= 12 <= c.line_end for c in answer.citations)
 
@@ -130,3 +174,183 @@ def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
     assert asked.returncode == 0, asked.stderr
     assert any(c["line_start"] == 12 for c in json.loads(asked.stdout)["citations"])
     assert process.poll() is None, "the answer came while the build was still running"
+
+
+# -- approximate search above the ANN threshold --------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+def test_above_the_ann_threshold_the_index_is_hnsw_with_checked_recall(make_app, backend):
+    app = make_app(vector_store=backend, ann_threshold=4, dense_chunks=0)  # the seed's dozen chunks go HNSW
+    report = app.index([SEED], progress=False)
+    assert report.chunks_total > 4
+    store = read_manifest(app.index_dir).vector_store
+    assert store["backend"] == backend and store["index"] == "hnsw"
+    assert store["M"] == 32 and store["ef_construction"] == 80 and store["ef_search"] >= 64
+    assert store["recall_at_10"] >= 0.99
+    answer = app.ask("Who was killed at Camp Taji?")
+    assert any(c.line_start <= 12 <= c.line_end for c in answer.citations)
+    assert answer.citations[0].quote == seed_line(12)
+    filtered = app.ask("Who was killed at Camp Taji?", since=date(2021, 1, 1))
+    assert not filtered.citations
+    app.close()
+
+
+def _clustered(rows: int, seed: int) -> np.ndarray:
+    """Unit vectors of low intrinsic dimension, as embeddings are (random 384-d noise is not searchable by HNSW)."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(0).standard_normal((12, 384))
+    vectors = (rng.standard_normal((rows, 12)) @ basis).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    return np.sort(scores)[::-1][:k]
+
+
+def test_hnsw_search_filtered_or_not_agrees_with_exact_search(tmp_path, monkeypatch):
+    from rag import faiss_store
+
+    vectors = _clustered(3000, seed=1)
+    record = faiss_store.write(tmp_path, 1, vectors, ann_threshold=1000)
+    assert record["index"] == "hnsw" and record["recall_at_10"] >= 0.99
+    store = faiss_store.open_store(tmp_path, 1, record, 384)
+    assert store.size == 3000 and np.allclose(store.all_vectors(), vectors, atol=1e-6)
+    queries = _clustered(30, seed=2)
+    mask = np.random.default_rng(3).random(3000) < 0.5
+
+    def recall(allowed: np.ndarray | None) -> float:
+        hits = 0
+        for query in queries:
+            scores = vectors @ query if allowed is None else np.where(allowed, vectors @ query, -np.inf)
+            found = store.search(query, 10, allowed)
+            assert len(found) == 10 and (allowed is None or all(allowed[r] for r, _ in found))
+            hits += sum(s >= _top(scores, 10)[-1] - 1e-5 for _, s in found)
+        return hits / (10 * len(queries))
+
+    assert recall(None) >= 0.97
+    assert recall(mask) == 1.0  # a filter leaving few rows (here under 25,000) is searched exactly
+    monkeypatch.setattr(faiss_store, "EXACT_FILTER_ROWS", 100)
+    assert recall(mask) >= 0.97  # ...a wide one walks the graph with the filter
+    few = np.zeros(3000, dtype=bool)
+    few[[5, 50, 500]] = True
+    assert sorted(r for r, _ in store.search(queries[0], 10, few)) == [5, 50, 500]
+
+
+# -- Milvus -------------------------------------------------------------------------------------------------------
+def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds, tmp_path):
+    from dataclasses import replace
+
+    from rag import milvus_store
+
+    app = make_app(vector_store="milvus")
+    app.index([copy_seeds], progress=False)
+    index_dir, config = app.index_dir, app.settings.vector_store_config()
+    vectors = app.reader().all_vectors()
+    # What builds killed after writing their vectors, before their commit, leave behind: collections no manifest
+    # names (a killed build writes the next generation; 9 stands for any other number).
+    milvus_store.write(index_dir, 2, vectors[:3], config)
+    milvus_store.write(index_dir, 9, vectors, config)
+    # Another index that keeps its vectors in the same Milvus under the same prefix.
+    other = tmp_path / "other-index"
+    other.mkdir()
+    milvus_store.write(other, 7, vectors, replace(config, milvus_uri=str(index_dir / "milvus.db")))
+    with pytest.raises(CitelineError, match="belongs to another index"):
+        milvus_store.write(index_dir, 7, vectors, config)
+    assert set(milvus_collections(index_dir)) == {f"citeline_g00000{g}" for g in (1, 2, 7, 9)}
+
+    (copy_seeds / "flood.txt").write_text(
+        "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"
+    )
+    app.index([copy_seeds], progress=False)
+    collections = milvus_collections(index_dir)
+    assert set(collections) == {"citeline_g000001", "citeline_g000002", "citeline_g000007"}
+    assert collections["citeline_g000002"] == read_manifest(index_dir).vector_store["vectors"]  # not the orphan's
+    flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
+    app.remove([flood.id])
+    assert set(milvus_collections(index_dir)) == {"citeline_g000002", "citeline_g000003", "citeline_g000007"}
+    app.close()
+
+
+def test_another_vector_store_needs_a_rebuild_which_moves_the_index(make_app, copy_seeds):
+    faiss_app = make_app()
+    faiss_app.index([copy_seeds], progress=False)
+    milvus_app = make_app(vector_store="milvus")
+    with pytest.raises(IndexMismatchError, match=r"keeps its vectors in faiss.*--rebuild"):
+        milvus_app.index([copy_seeds], progress=False)
+    # Reading follows the manifest, whatever the settings say.
+    assert milvus_app.ask("Who was killed at Camp Taji?").citations[0].quote == seed_line(12)
+    milvus_app.close()
+    rebuilt = milvus_app.index([copy_seeds], rebuild=True, progress=False)
+    assert rebuilt.written and read_manifest(milvus_app.index_dir).vector_store["backend"] == "milvus"
+    assert milvus_app.ask("Who was killed at Camp Taji?").citations[0].quote == seed_line(12)
+    with pytest.raises(IndexMismatchError, match="other_g"):
+        make_app(vector_store="milvus", milvus_collection="other").index([copy_seeds], progress=False)
+    milvus_app.close()
+    # Moving back drops every collection of this index: no later build would look there again.
+    faiss_app.index([copy_seeds], rebuild=True, progress=False)
+    assert milvus_collections(faiss_app.index_dir) == {}
+    assert faiss_app.ask("Who was killed at Camp Taji?").citations[0].quote == seed_line(12)
+
+
+def test_an_unreachable_milvus_server_is_a_clear_error(make_app, copy_seeds):
+    app = make_app(vector_store="milvus", milvus_uri="http://127.0.0.1:9")
+    with pytest.raises(CitelineError, match=r"cannot reach Milvus at http://127\.0\.0\.1:9"):
+        app.index([copy_seeds], progress=False)
+    assert read_manifest(app.index_dir) is None
+
+
+def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path):
+    from rag import milvus_store
+
+    path = tmp_path / "milvus.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pymilvus import MilvusClient; MilvusClient({str(path)!r}); print('open',"
+         " flush=True); import time; time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(CitelineError, match="open in another process"):
+            milvus_store.connect(str(path))
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [("vector_store", "chroma", "vector_store must be one of faiss, milvus"),
+     ("milvus_uri", "milvus.sqlite", "ending in .db"),
+     ("milvus_collection", "bad-name", "milvus_collection must"),
+     ("ann_threshold", 0, "ann_threshold must be at least 1")],
+)
+def test_vector_store_settings_are_checked_at_construction(setting, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings(**{setting: value})
+    env = Settings.from_env({"CITELINE_VECTOR_STORE": "milvus", "CITELINE_MILVUS_URI": "http://db:19530"})
+    assert env.vector_store_config().backend == "milvus" and env.milvus_uri == "http://db:19530"
+
+
+def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
+    code = (
+        "import sys, numpy as np\n"
+        "from rag.api import Citeline\nfrom rag.cli import build_parser\nfrom rag.store import open_index\n"
+        f"reader = open_index({str(seed_index_dir)!r}, 'all-MiniLM-L6-v2')\n"
+        "assert reader.search(np.ones(384, dtype=np.float32), 3)\n"
+        "assert 'pymilvus' not in sys.modules and 'rag.milvus_store' not in sys.modules\nprint('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_rag_index_and_ask_on_milvus_lite_from_the_command_line(tmp_path):
+    index_dir = str(tmp_path / "index")
+    built = run_rag("index", str(SEED), "--index-dir", index_dir, "--vector-store", "milvus", "-q")
+    assert built.returncode == 0, built.stderr
+    assert read_manifest(tmp_path / "index").vector_store["collection"] == "citeline_g000001"
+    asked = run_rag("ask", "Who was killed at Camp Taji?", "--json", "--index-dir", index_dir)
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["citations"][0]["line_start"] == 12
+    unreachable = run_rag("index", str(SEED), "--index-dir", str(tmp_path / "other"), "--vector-store", "milvus",
+                          "--milvus-uri", "http://127.0.0.1:9", "-q")
+    assert unreachable.returncode == 2 and "http://127.0.0.1:9" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr

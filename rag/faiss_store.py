@@ -1,0 +1,217 @@
+"""The default vector store: one FAISS file per generation in the index folder, exact or HNSW by size."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexMismatchError
+from rag.vectorstore import (
+    ANN_THRESHOLD,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    RECALL_TARGET,
+    incomplete,
+    tune_ef,
+)
+
+_FILE = re.compile(r"^vectors-(\d+)\.faiss(?:\.tmp.*)?$")
+# A filter that leaves at most this many rows is searched exactly: as cheap as an unfiltered exact search at the
+# ANN threshold, and HNSW walks with a narrow filter lose recall.
+EXACT_FILTER_ROWS = ANN_THRESHOLD
+MAX_EF = 4096
+
+
+def file_name(generation: int) -> str:
+    return f"vectors-{generation:06d}.faiss"
+
+
+def write(index_dir: Path, generation: int, vectors: np.ndarray, ann_threshold: int) -> dict[str, Any]:
+    """Exact IndexFlatIP up to `ann_threshold` rows; above, HNSW whose efSearch is raised until recall@10 >= 0.99.
+
+    Rows whose vector is all zeros (chunks past an article's `dense_chunks`) are left out of the FAISS index, which
+    then maps its entries back to row numbers (IndexIDMap2): they could never be a dense match, and searching them
+    would cost time (most of the rows of a large archive are such chunks)."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    present = np.flatnonzero(vectors.any(axis=1)) if len(vectors) else np.zeros(0, dtype=np.int64)
+    sparse = len(present) < len(vectors)
+    stored = vectors[present] if sparse else vectors
+    record: dict[str, Any] = {"backend": "faiss", "file": file_name(generation), "index": "flat",
+                              "rows": len(vectors), "vectors": len(stored)}
+    ids = present.astype(np.int64) if sparse else None
+    index = None
+    if len(stored) > ann_threshold:
+        index, details = _build_hnsw(stored, ids)
+        record.update(details)
+    if index is None:
+        index = _filled(faiss.IndexFlatIP(vectors.shape[1]), stored, ids)
+    path = Path(index_dir) / record["file"]
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        faiss.write_index(index, str(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return record
+
+
+def _filled(index: Any, vectors: np.ndarray, ids: np.ndarray | None) -> Any:
+    """`index` holding `vectors`; wrapped to answer with row numbers `ids` when not every row is stored."""
+    import faiss
+
+    if ids is None:
+        index.add(vectors)
+        return index
+    mapped = faiss.IndexIDMap2(index)
+    mapped.add_with_ids(vectors, ids)
+    return mapped
+
+
+def _build_hnsw(vectors: np.ndarray, ids: np.ndarray | None = None) -> tuple[Any, dict[str, Any]]:
+    """An HNSW index and its manifest details; (None, why) when no efSearch reaches the recall target."""
+    import faiss
+
+    inner = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    wrapper = _filled(inner, vectors, ids)
+    index = inner
+
+    def search(queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        return index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=max(ef, k)))
+
+    ef, recall = tune_ef(search, vectors)
+    if ef is None:
+        return None, {"index": "flat", "note": f"HNSW reached recall@10 {recall:.4f} < {RECALL_TARGET} at efSearch"
+                      f" {HNSW_EF_SEARCH[-1]}; exact search instead"}
+    index.hnsw.efSearch = ef
+    return wrapper, {"index": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef,
+                   "recall_at_10": round(recall, 4)}
+
+
+def open_store(index_dir: Path, generation: int, record: dict[str, Any], dimension: int,
+               size: int | None = None) -> FaissStore:
+    import faiss
+
+    path = Path(index_dir) / record.get("file", file_name(generation))
+    if not path.exists():
+        raise incomplete(index_dir, path.name)
+    index = faiss.read_index(str(path))
+    if index.d != dimension:
+        raise IndexMismatchError(f"{path} holds {index.d}-dimensional vectors, the manifest says {dimension};"
+                                 f" re-index with `rag index --rebuild PATH... --index-dir {index_dir}`")
+    rows = record.get("rows", index.ntotal if size is None else size)  # the chunk count, zero rows included
+    return FaissStore(index, int(record.get("ef_search", 0)), int(rows))
+
+
+def drop(index_dir: Path, generation: int) -> None:
+    with contextlib.suppress(OSError):
+        (Path(index_dir) / file_name(generation)).unlink()
+
+
+def drop_stale(index_dir: Path, keep: set[int]) -> None:
+    for path in Path(index_dir).iterdir():
+        match = _FILE.match(path.name)
+        if match and (int(match.group(1)) not in keep or ".tmp" in path.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+class FaissStore:
+    """A FAISS index in memory. Searches are read-only, so threads may share it."""
+
+    def __init__(self, index: Any, ef_search: int = 0, rows: int | None = None):
+        import faiss
+
+        self.index = index
+        self.ef_search = ef_search  # > 0 for HNSW
+        self._rows = int(index.ntotal) if rows is None else rows
+        # A sparse store (IndexIDMap2) holds only the rows that have a vector; `position` maps row -> entry.
+        self.inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+        self.ids: np.ndarray | None = None
+        self.position: np.ndarray | None = None
+        if self.inner is not index:
+            self.ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            self.position = np.full(self._rows, -1, dtype=np.int64)
+            self.position[self.ids] = np.arange(len(self.ids))
+
+    @property
+    def size(self) -> int:
+        return self._rows
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        import faiss
+
+        stored = int(self.index.ntotal)
+        if stored == 0 or k < 1:
+            return []
+        vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        rows = None if allowed is None else np.flatnonzero(allowed).astype(np.int64)
+        if rows is None or len(rows) == self.size:
+            k = min(k, stored)
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k)) if self.ef_search else None
+            return _pairs(*self.index.search(vector, k, params=params))
+        if self.position is not None:
+            rows = rows[self.position[rows] >= 0]
+        if not len(rows):
+            return []
+        k = min(k, len(rows))
+        selector = faiss.IDSelectorBatch(rows)
+        if self.ef_search and len(rows) > EXACT_FILTER_ROWS:
+            # The walk skips rows outside the filter: a wider beam keeps about the same recall.
+            ef = min(MAX_EF, max(k, int(self.ef_search * stored / len(rows))))
+            found = _pairs(*self.index.search(vector, k, params=faiss.SearchParametersHNSW(efSearch=ef,
+                                                                                             sel=selector)))
+            if len(found) == k:
+                return found
+        # Exact over the allowed rows' vectors.
+        scores = self.vectors(rows) @ vector[0]
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rows[i]), float(scores[i])) for i in best]
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        if not len(rows):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        wanted = np.asarray(rows, dtype=np.int64)
+        if self.position is None:
+            return np.asarray(self.inner.reconstruct_batch(wanted), dtype=np.float32)
+        out = np.zeros((len(wanted), self.dimension), dtype=np.float32)
+        entries = self.position[wanted]
+        have = entries >= 0
+        if have.any():
+            out[have] = self.inner.reconstruct_batch(entries[have])
+        return out
+
+    def all_vectors(self) -> np.ndarray:
+        out = np.zeros((self.size, self.dimension), dtype=np.float32)
+        stored = int(self.index.ntotal)
+        if stored:
+            found = np.asarray(self.inner.reconstruct_n(0, stored), dtype=np.float32)
+            if self.ids is None:
+                out[:stored] = found
+            else:
+                out[self.ids] = found
+        return out
+
+    def close(self) -> None:
+        """Nothing to release but memory, which goes with the object: a question under way may still search."""
+
+
+def _pairs(scores: np.ndarray, rows: np.ndarray) -> list[tuple[int, float]]:
+    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
