@@ -146,12 +146,26 @@ def big_build(seed_index_dir, tmp_path):
         process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("seconds", [2, 9])
-def test_killed_build_leaves_the_previous_index(big_build, embedder, seconds):
-    """A real `rag index` killed with SIGKILL while it loads the model (2 s) and while it embeds (9 s)."""
+def _wait_for_temporary_files(index_dir, process, timeout: float = 240.0) -> bool:
+    """True as soon as the build has started writing its new generation (temporary files beside the index)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(".tmp" in p.name for p in index_dir.iterdir()):
+            return True
+        time.sleep(0.002)
+    return False
+
+
+@pytest.mark.parametrize("point", ["starting", "loading the model", "embedding", "writing"])
+def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_path):
+    """A real `rag index` killed with SIGKILL at several moments: while Python starts (0.3 s), while it loads the
+    model (2 s), while it embeds (9 s), and the moment its new generation's files appear."""
     index_dir, process = big_build
     before = read_manifest(index_dir)
-    time.sleep(seconds)
+    if point == "writing":
+        assert _wait_for_temporary_files(index_dir, process), "the build never started writing"
+    else:
+        time.sleep({"starting": 0.3, "loading the model": 2, "embedding": 9}[point])
     assert process.poll() is None, "the build finished before it could be killed; give it more work"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
@@ -159,7 +173,17 @@ def test_killed_build_leaves_the_previous_index(big_build, embedder, seconds):
     assert after.generation == before.generation and after.counts == before.counts
     reader = open_index(index_dir, embedder.name, embedder.dimension)
     assert reader.size == before.counts["chunks"] and len(reader.articles()) == 1
+    assert reader.bm25.size == reader.size and reader.search(reader.vectors([0])[0], 1)[0][0] == 0
     reader.close()
+    # The next build goes through and clears what the killed one left.
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.", encoding="utf-8")
+    app = Citeline(Settings(index_dir=index_dir), embedder=embedder)
+    report = app.index([extra], progress=False)
+    assert report.written and report.articles_total == 2
+    assert not [p for p in index_dir.iterdir() if ".tmp" in p.name]
+    assert "two metres" in app.ask("How far did the river rise in Harwick?").answer
+    app.close()
 
 
 def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
