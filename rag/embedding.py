@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"}
-TOKEN_BUDGET = 8192  # tokens per ONNX batch (padded): long texts go in small batches, short ones in large
+TOKEN_BUDGET = 2048  # tokens per ONNX batch (padded): measured faster here than 8,192 (27.5 vs 25.6 chunks/s)
+TOKENIZE_SLICE = 4096  # texts tokenized at a time
 
 
 def resolve_model_path(name: str) -> Path:
@@ -194,21 +195,26 @@ class Embedder:
 
     def _embed_onnx(self, texts: Sequence[str], desc: str, bar_on: bool,
                     on_progress: Callable[[str, int, int], None] | None) -> np.ndarray:
-        ids = [e.ids for e in self._truncating.encode_batch(list(texts), add_special_tokens=True)]
-        # Batches of like length (longest first), sized by a token budget so padding and memory stay small.
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        out = np.zeros((len(ids), self._dimension), dtype=np.float32)
-        with _bar(len(ids), desc, bar_on and len(ids) > 1) as bar:
-            begin = 0
-            while begin < len(order):
-                longest = len(ids[order[begin]])
-                size = max(1, min(self.batch_size * 4, TOKEN_BUDGET // max(longest, 1)))
-                rows = order[begin : begin + size]
-                out[rows] = self._encode_ids([ids[i] for i in rows])
-                begin += len(rows)
-                bar.update(len(rows))
-                if on_progress is not None:
-                    on_progress(desc, begin, len(order))
+        # Longest first (by characters, a close proxy for tokens), tokenized a slice at a time so that a large
+        # build never holds every text's tokens at once; batches sized by a token budget pad little.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        done = 0
+        with _bar(len(texts), desc, bar_on and len(texts) > 1) as bar:
+            for begin in range(0, len(order), TOKENIZE_SLICE):
+                rows = order[begin : begin + TOKENIZE_SLICE]
+                ids = [e.ids for e in self._truncating.encode_batch([texts[i] for i in rows], add_special_tokens=True)]
+                local = sorted(range(len(rows)), key=lambda j: -len(ids[j]))
+                start = 0
+                while start < len(local):
+                    size = max(1, min(self.batch_size * 4, TOKEN_BUDGET // max(len(ids[local[start]]), 1)))
+                    batch = local[start : start + size]
+                    out[[rows[j] for j in batch]] = self._encode_ids([ids[j] for j in batch])
+                    start += len(batch)
+                    done += len(batch)
+                    bar.update(len(batch))
+                    if on_progress is not None:
+                        on_progress(desc, done, len(texts))
         return out
 
     def _encode_ids(self, batch: list[list[int]]) -> np.ndarray:
