@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -259,6 +260,9 @@ class Indexer:
                 vectors[row] = old_vectors[origin]
             elif origin != NO_VECTOR:
                 vectors[row] = new_vectors[slot[-1 - origin]]
+        # What the write does not need goes before it: BM25 building is the peak of a large build's memory.
+        del new_vectors, old_vectors, fresh, distinct, slot, vector_source, loaded, old_articles
+        gc.collect()
 
         write_started = time.perf_counter()
         manifest = Manifest(
