@@ -131,7 +131,7 @@ class Settings:
     vector_store: str = "faiss"
     ann_threshold: int = ANN_THRESHOLD  # rows above which a build makes an approximate (HNSW) index
     milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
-    milvus_token: str = ""  # "user:password" or an API key, for a server that asks for one
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key, for a server that asks for one
     milvus_collection: str = "citeline"  # collection prefix: <prefix>_g<generation>
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,7 +76,7 @@ class VectorStoreConfig:
     backend: str = "faiss"
     ann_threshold: int = ANN_THRESHOLD
     milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
-    milvus_token: str = ""
+    milvus_token: str = field(default="", repr=False)
     milvus_collection: str = "citeline"  # prefix: one collection per generation, <prefix>_g<generation>
 
     def __post_init__(self) -> None:
