@@ -70,8 +70,12 @@ def _errors(uri: str, doing: str) -> Iterator[None]:
 
 def connect(uri: str, token: str = "") -> Any:
     """A MilvusClient for `uri` (a server, or a Lite file), or a CitelineError that says what to check."""
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
+    try:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+    except ImportError:
+        raise CitelineError("the milvus vector store needs pymilvus: pip install 'citeline[milvus]'"
+                            " (or set CITELINE_VECTOR_STORE=faiss)") from None
 
     lite = not is_server_uri(uri)
     lite_logger = logging.getLogger("milvus_lite")
