@@ -18,6 +18,7 @@ from rag.vectorstore import (
     HNSW_EF_SEARCH,
     HNSW_M,
     RECALL_TARGET,
+    beam,
     incomplete,
     tune_ef,
 )
@@ -26,7 +27,6 @@ _FILE = re.compile(r"^vectors-(\d+)\.faiss(?:\.tmp.*)?$")
 # A filter that leaves at most this many rows is searched exactly: as cheap as an unfiltered exact search at the
 # ANN threshold, and HNSW walks with a narrow filter lose recall.
 EXACT_FILTER_ROWS = ANN_THRESHOLD
-MAX_EF = 4096
 
 
 def file_name(generation: int) -> str:
@@ -178,7 +178,7 @@ class FaissStore:
         rows = None if allowed is None else np.flatnonzero(allowed).astype(np.int64)
         if rows is None or len(rows) == self.size:
             k = min(k, stored)
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k)) if self.ef_search else None
+            params = faiss.SearchParametersHNSW(efSearch=beam(self.ef_search, k)) if self.ef_search else None
             return _pairs(*self.index.search(vector, k, params=params))
         if self.position is not None:
             rows = rows[self.position[rows] >= 0]
@@ -188,7 +188,7 @@ class FaissStore:
         selector = faiss.IDSelectorBatch(rows)
         if self.ef_search and len(rows) > EXACT_FILTER_ROWS:
             # The walk skips rows outside the filter: a wider beam keeps about the same recall.
-            ef = min(MAX_EF, max(k, int(self.ef_search * stored / len(rows))))
+            ef = beam(self.ef_search, k, len(rows) / stored)
             found = _pairs(*self.index.search(vector, k, params=faiss.SearchParametersHNSW(efSearch=ef,
                                                                                              sel=selector)))
             if len(found) == k:

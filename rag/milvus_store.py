@@ -27,6 +27,7 @@ from rag.vectorstore import (
     HNSW_M,
     RECALL_TARGET,
     VectorStoreConfig,
+    beam,
     incomplete,
     is_server_uri,
     resolve_milvus_uri,
@@ -36,7 +37,6 @@ from rag.vectorstore import (
 INSERT_BATCH = 5_000
 FILTER_ROWS = 10_000  # row numbers listed in one filter expression; a longer list is searched in parts
 MAX_TOP_K = 16_384  # Milvus's ceiling on k and on rows per query
-MAX_EF = 4096
 CONNECT_TIMEOUT = 10.0  # seconds
 # Collection property naming the index that wrote it, so that indexes sharing a server and a prefix never drop
 # each other's collections: host:path of the index folder, or "." for a Lite file inside the index folder (all
@@ -70,8 +70,12 @@ def _errors(uri: str, doing: str) -> Iterator[None]:
 
 def connect(uri: str, token: str = "") -> Any:
     """A MilvusClient for `uri` (a server, or a Lite file), or a CitelineError that says what to check."""
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
+    try:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+    except ImportError:
+        raise CitelineError("the milvus vector store needs pymilvus: pip install 'citeline[milvus]'"
+                            " (or set CITELINE_VECTOR_STORE=faiss)") from None
 
     lite = not is_server_uri(uri)
     lite_logger = logging.getLogger("milvus_lite")
@@ -79,8 +83,11 @@ def connect(uri: str, token: str = "") -> Any:
         # Milvus Lite logs a traceback when it cannot open its file (to stderr when logging is not set up); the
         # error below says it in one line.
         lite_logger.addHandler(logging.NullHandler())
+    # pymilvus pings every 10 s even when idle; Milvus Lite's gRPC server allows that every 5 minutes only, and
+    # answers an idle `rag serve` with GOAWAY "too_many_pings" lines on stderr. Lite is in-process: no pings.
+    options = {"grpc_options": {"grpc.keepalive_permit_without_calls": 0, "grpc.keepalive_time_ms": 600_000}}
     try:
-        client = MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT)
+        client = MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT, **(options if lite else {}))
     except MilvusException as exc:
         raise CitelineError(_connect_failure(uri, exc.message or str(exc))) from None
     if lite:
@@ -307,8 +314,8 @@ class MilvusStore:
     def _search(self, vector: np.ndarray, k: int, where: str, share: float) -> list[tuple[int, float]]:
         k = min(k, MAX_TOP_K)
         params: dict[str, Any] = {"metric_type": "IP"}
-        if self.ef_search:  # a filter leaves fewer rows on the walk: widen the beam as faiss_store does
-            params["params"] = {"ef": min(MAX_EF, max(k, int(self.ef_search / max(share, 1e-9))))}
+        if self.ef_search:
+            params["params"] = {"ef": beam(self.ef_search, k, share)}
         with _errors(self.uri, f"searching {self.name}"):
             results = self.client.search(self.name, data=[vector], limit=k, filter=where, anns_field="vector",
                                          search_params=params, output_fields=["row"])
