@@ -49,7 +49,7 @@ def main() -> int:
     print(f"add 10 articles: {added.articles_added} added, {added.chunks_embedded} chunks embedded"
           f" (of {added.chunks_total - before.counts['chunks']} new chunks), {add_seconds:.1f} s;"
           f" stages {({k: round(v, 1) for k, v in added.seconds.items()})}")
-    doomed = "new-" + new[0]["id"]
+    doomed = next(a.id for a in app.reader().articles() if a.doc_id == "new-" + new[0]["id"])
     started = time.perf_counter()
     removed = app.remove([doomed])
     remove_seconds = time.perf_counter() - started
