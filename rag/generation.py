@@ -169,7 +169,9 @@ class GenerativeAnswerer:
         kept: list[tuple[str, list[Source]]] = []
         dropped = recited = 0
         for sentence in _sentences(text):
-            if "NOT IN SOURCES" in sentence.text.upper() or not _relevant(sentence.text, parts):
+            # A question is not an answer: a model that echoes it must not get it cited to a headline.
+            if ("NOT IN SOURCES" in sentence.text.upper() or sentence.text.rstrip().endswith("?")
+                    or not _relevant(sentence.text, parts)):
                 dropped += 1
                 continue
             cited = [by_number[n] for n in dict.fromkeys(sentence.markers) if n in by_number]
