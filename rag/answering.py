@@ -122,10 +122,10 @@ class ExtractiveAnswerer:
         # are embedded; the others (all of them when embed_sentences is 0) take their chunk's similarity.
         for candidate in candidates:
             candidate.dense = candidate.chunk_similarity
-        chosen = sorted(candidates, key=lambda c: -(W_TERMS * c.term_score + W_NAMES * c.name_score
-                                                  + W_KIND * c.kind_score) / c.article_rank ** 0.5)
-        chosen = chosen[: self.embed_sentences]
-        if chosen:
+        if self.embed_sentences:
+            chosen = sorted(candidates, key=lambda c: -(W_TERMS * c.term_score + W_NAMES * c.name_score
+                                                      + W_KIND * c.kind_score) / c.article_rank ** 0.5)
+            chosen = chosen[: self.embed_sentences]
             vectors = self.embedder.embed([c.sentence.text for c in chosen])
             for candidate, similarity in zip(chosen, vectors @ np.asarray(query_vector, dtype=np.float32),
                                              strict=True):
