@@ -173,13 +173,13 @@ class Retriever:
         reranked = [a for _, a in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
         return reranked + order[self.config.rerank_top :]
 
-    def _article_vector(self, position: int, best_row: int) -> np.ndarray:
+    def _article_vector(self, rows: list[int]) -> np.ndarray:
         """The vector that stands for an article when spotting copies: its best chunk's, or (when that chunk
-        was not embedded, see Settings.dense_chunks) its first chunk's."""
-        vector = self.reader.vectors([best_row])[0]
+        was not embedded, see Settings.dense_chunks) its first chunk's. `rows` holds every chunk of the article,
+        best first, as _article_rows gives them."""
+        vector = self.reader.vectors(rows[:1])[0]
         if not vector.any():
-            first = int(np.argmax(self.reader.layout().row_article == position))
-            vector = self.reader.vectors([first])[0]
+            vector = self.reader.vectors([min(rows)])[0]
         return vector
 
     def _hits(self, order: list[int], article_scores: dict[int, float], dense_rows: dict[int, list[int]],
@@ -192,7 +192,7 @@ class Retriever:
             if limit is not None and len(hits) >= limit:
                 break
             rows = self._article_rows(position, dense_rows, dense, chunk_bm25)
-            best_vector = self._article_vector(position, rows[0])
+            best_vector = self._article_vector(rows)
             if any(float(best_vector @ other) >= self.config.duplicate_cosine for other in kept_vectors):
                 continue
             kept_vectors.append(best_vector)
