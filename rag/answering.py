@@ -16,6 +16,7 @@ import numpy as np
 from rag.chunking import Sentence, line_sentences
 from rag.embedding import Embedder
 from rag.schema import Answer, Article, Citation, Hit
+from rag.reader import ChoiceReading, Reading
 from rag.short_answer import short_answer
 from rag.terms import STOPWORDS, contains_phrase, names, stem, term_set, terms, words
 
@@ -33,7 +34,7 @@ ABSTAIN_PASSAGES = 3
 
 
 @dataclass
-class Candidate:
+class ScoredSentence:
     article: Article
     sentence: Sentence
     hit_rank: int
@@ -88,7 +89,7 @@ class ExtractiveAnswerer:
         self.min_support = min_support
         self.max_sentences = max_sentences
 
-    def candidates(self, hits: list[Hit]) -> list[Candidate]:
+    def candidates(self, hits: list[Hit]) -> list[ScoredSentence]:
         seen: set[tuple[str, int, int]] = set()
         found = []
         article_ranks: dict[str, int] = {}
@@ -100,11 +101,11 @@ class ExtractiveAnswerer:
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append(Candidate(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text),
+                found.append(ScoredSentence(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text),
                                        chunk_similarity=hit.similarity))
         return found
 
-    def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[Candidate]) -> None:
+    def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[ScoredSentence]) -> None:
         if not candidates:
             return
         weights = _term_weights(question.terms, candidates)
@@ -160,13 +161,21 @@ class ExtractiveAnswerer:
         return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
                       short_answer=short_answer(question, chosen[0].sentence.text))
 
-    def supported(self, candidate: Candidate, parts: QuestionParts) -> bool:
+    def supported(self, candidate: ScoredSentence, parts: QuestionParts) -> bool:
         """Enough evidence that this sentence answers the question, not just shares its topic."""
         if parts.names and candidate.name_score < 0.5:
             return False
         return candidate.score >= self.min_support
 
-    def _abstain(self, question: str, hits: list[Hit], ranked: list[Candidate]) -> Answer:
+    def closest(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+        """An abstention that still shows the passages closest to the question, each cited by its best line."""
+        parts = QuestionParts.parse(question)
+        candidates = self.candidates(hits)
+        self.score(parts, query_vector, candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        return self._abstain(question, hits, ranked)
+
+    def _abstain(self, question: str, hits: list[Hit], ranked: list[ScoredSentence]) -> Answer:
         citations: list[Citation] = []
         used_hits: set[int] = set()
         for candidate in ranked:
@@ -186,7 +195,7 @@ class ExtractiveAnswerer:
         return Answer(question=question, answer=text, abstained=True, citations=citations)
 
 
-def _term_weights(question_terms: list[str], candidates: list[Candidate]) -> dict[str, float]:
+def _term_weights(question_terms: list[str], candidates: list[ScoredSentence]) -> dict[str, float]:
     """Rarer terms among the candidates weigh more: a word every sentence shares tells little."""
     if not question_terms:
         return {}
@@ -198,7 +207,7 @@ def _term_weights(question_terms: list[str], candidates: list[Candidate]) -> dic
     return weights
 
 
-def _context(candidate: Candidate, cache: dict) -> tuple[str, frozenset[str]]:
+def _context(candidate: ScoredSentence, cache: dict) -> tuple[str, frozenset[str]]:
     """The title and the reporting lines around the sentence, where its subject is often named."""
     key = (candidate.article.id, candidate.sentence.line)
     if key not in cache:
@@ -261,7 +270,7 @@ def _kind_score(question: QuestionParts, sentence: str) -> float:
     return 1.0
 
 
-def _redundant(a: Candidate, b: Candidate) -> bool:
+def _redundant(a: ScoredSentence, b: ScoredSentence) -> bool:
     if a.article.id == b.article.id and a.sentence.line == b.sentence.line and a.sentence.start == b.sentence.start:
         return True
     union = a.terms | b.terms
@@ -298,3 +307,66 @@ def _as_clause(question: str) -> str:
     if _WH.match(text):
         return text[0].lower() + text[1:]
     return f"“{text}”"
+
+
+class ReadingComposer:
+    """Writes the reader's answer: the short answer first, then the sentence that holds it, cited by its line;
+    the other articles that state it ("also reported by [2], [4]"); and, where articles give another answer of
+    the same kind, that answer with its citation, instead of picking one silently."""
+
+    def __init__(self, sentences: ExtractiveAnswerer):
+        self.sentences = sentences
+
+    def answer(self, reading: Reading, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+        question = reading.question.text
+        if not reading.answered:
+            answer = self.sentences.closest(question, hits, query_vector)
+            answer.confidence = reading.confidence
+            return answer
+        best = reading.best
+        citations: list[Citation] = []
+        n = _cite(citations, best.best.article, best.best.line, best.best.line)
+        text = f"{best.best.sentence.text} [{n}]"
+        agreeing = _one_per_article(best.mentions[1:], exclude={best.best.article.id})
+        if agreeing:
+            markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
+            text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+        for rival in reading.rivals()[:1]:
+            k = _cite(citations, rival.best.article, rival.best.line, rival.best.line)
+            text += f" The articles differ: [{k}] gives “{rival.text}”: {rival.best.sentence.text} [{k}]"
+        return Answer(question=question, answer=text, abstained=False, citations=citations,
+                      short_answer=best.text, confidence=reading.confidence)
+
+    def choose(self, reading: Reading, chosen: ChoiceReading, choices: list[str], hits: list[Hit],
+               query_vector: np.ndarray) -> Answer:
+        question = reading.question.text
+        if chosen.index < 0:
+            answer = self.sentences.closest(question, hits, query_vector)
+            listed = ", ".join(f"“{c}”" for c in choices)
+            answer.answer = f"None of the choices ({listed}) is stated in the indexed articles." + (
+                answer.answer[answer.answer.index(" The closest"):] if " The closest" in answer.answer else "")
+        else:
+            evidence = chosen.evidence[0]
+            citations: list[Citation] = []
+            n = _cite(citations, evidence.article, evidence.line, evidence.line)
+            text = f"{evidence.sentence.text} [{n}]"
+            agreeing = _one_per_article(chosen.evidence[1:], exclude={evidence.article.id})
+            if agreeing:
+                markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
+                text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+            answer = Answer(question=question, answer=text, abstained=False, citations=citations,
+                            short_answer=chosen.choice)
+        answer.choices, answer.choice, answer.confidence = list(choices), chosen.choice, reading.confidence
+        return answer
+
+
+def _one_per_article(mentions, exclude: set[str], limit: int = 3) -> list:
+    """The best mention of each further article, at most `limit`."""
+    chosen, seen = [], set(exclude)
+    for m in mentions:
+        if m.article.id not in seen:
+            seen.add(m.article.id)
+            chosen.append(m)
+            if len(chosen) == limit:
+                break
+    return chosen

@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from rag.answering import ExtractiveAnswerer
+from rag.answering import ExtractiveAnswerer, ReadingComposer
 from rag.embedding import Embedder, make_embedder
 from rag.errors import BadQuestionError, IndexMissingError
-from rag.generation import GenerativeAnswerer, make_chat_model
+from rag.generation import GenerativeAnswerer, Hint, make_chat_model
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
+from rag.reader import Reader
 from rag.retrieval import Filters, Retriever
 from rag.schema import Answer, Hit
 from rag.settings import Settings
 from rag.store import IndexReader, check_compatible, open_index, read_manifest
+
+
+MAX_CHOICES = 10
+MAX_CHOICE_CHARS = 200
+
+
+def check_choices(choices: Sequence[str] | None) -> list[str]:
+    """The options of a multiple-choice question: 2 to MAX_CHOICES short texts, each given once."""
+    if not choices:
+        return []
+    if isinstance(choices, str):
+        raise BadQuestionError("choices must be a list of options, not one string")
+    cleaned = [" ".join(str(c).split()) for c in choices]
+    if any(not c for c in cleaned):
+        raise BadQuestionError("a choice is empty")
+    if len(cleaned) < 2 or len(cleaned) > MAX_CHOICES:
+        raise BadQuestionError(f"give between 2 and {MAX_CHOICES} choices, not {len(cleaned)}")
+    if any(len(c) > MAX_CHOICE_CHARS for c in cleaned):
+        raise BadQuestionError(f"a choice is longer than {MAX_CHOICE_CHARS} characters")
+    if len({c.lower() for c in cleaned}) < len(cleaned):
+        raise BadQuestionError("the same choice is given twice")
+    return cleaned
 
 
 class Citeline:
@@ -30,6 +53,7 @@ class Citeline:
         self._reader: IndexReader | None = None
         self._generation: int | None = None
         self._retriever: Retriever | None = None
+        self._answer_reader: Reader | None = None
         self._chat_model = None
 
     @property
@@ -42,6 +66,14 @@ class Citeline:
     def warm_up(self) -> None:
         self.embedder.warm_up()
         self.reader()
+        self.answer_reader().warm_up()
+
+    def answer_reader(self) -> Reader:
+        """The reader that finds short answers in the passages (rag/reader.py); spaCy and its model load once."""
+        if self._answer_reader is None:
+            s = self.settings
+            self._answer_reader = Reader(s.reader_model, s.min_confidence, s.reader_lead_chars)
+        return self._answer_reader
 
     def index(
         self,
@@ -125,10 +157,32 @@ class Citeline:
         return GenerativeAnswerer(self._chat_model, self.extractive(),
                                   SupportChecker(self.embedder, s.support_threshold), s.llm_timeout)
 
-    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None = None) -> Answer:
-        if (mode or self.settings.answer_mode) == "llm":
-            return self.generative().answer(question, hits, query_vector)
-        return self.extractive().answer(question, hits, query_vector)
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None = None,
+               choices: Sequence[str] = (), k: int | None = None) -> Answer:
+        """The answer from retrieved passages: the reader reads all of `hits`; the first `k` are the closest
+        passages shown when it abstains."""
+        *_, answer = self._answer_items(question, hits, query_vector, mode, choices, k)
+        return answer
+
+    def _answer_items(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None,
+                      choices: Sequence[str], k: int | None) -> Iterator[str | Answer]:
+        shown = hits[: k or self.settings.top_k]
+        reading = self.answer_reader().read(question, hits, self.reader().annotation, always=bool(choices))
+        composer = ReadingComposer(self.extractive())
+        if choices:
+            yield composer.choose(reading, self.answer_reader().choose(reading, choices), list(choices), shown,
+                                  query_vector)
+            return
+        if reading.question.factoid:
+            extractive = composer.answer(reading, shown, query_vector)
+        else:
+            extractive = self.extractive().answer(question, shown, query_vector)
+        if (mode or self.settings.answer_mode) != "llm":
+            yield extractive
+            return
+        best = reading.best if reading.answered else None
+        hint = Hint(best.text, best.best.article, best.best.line) if best is not None else None
+        yield from self.generative().stream(question, shown, query_vector, hint, extractive)
 
     def ask_stream(
         self,
@@ -140,15 +194,13 @@ class Citeline:
         sources: tuple[str, ...] = (),
         as_of: date | None = None,
         mode: str | None = None,
+        choices: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
+        choices = check_choices(choices)
         question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until, sources,
                                                                               as_of)
-        if (mode or self.settings.answer_mode) == "llm":
-            items = self.generative().stream(question, hits, query_vector)
-        else:
-            items = iter([self.extractive().answer(question, hits, query_vector)])
-        for item in items:
+        for item in self._answer_items(question, hits, query_vector, mode, choices, k):
             if isinstance(item, Answer):
                 done = time.perf_counter()
                 item.timings_ms = {"retrieve": round((retrieved - started) * 1000, 2),
@@ -166,10 +218,13 @@ class Citeline:
         sources: tuple[str, ...] = (),
         as_of: date | None = None,
         mode: str | None = None,
+        choices: Sequence[str] | None = None,
     ) -> Answer:
         """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question; `mode`
-        overrides the answer mode ("extractive" or "llm") for this question."""
-        *_, answer = self.ask_stream(question, k, since=since, until=until, sources=sources, as_of=as_of, mode=mode)
+        overrides the answer mode ("extractive" or "llm") for this question; `choices` makes it a multiple-choice
+        question, answered with the choice the cited lines support, or none."""
+        *_, answer = self.ask_stream(question, k, since=since, until=until, sources=sources, as_of=as_of, mode=mode,
+                                     choices=choices)
         return answer
 
     def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,
@@ -183,5 +238,6 @@ class Citeline:
         started = time.perf_counter()
         query_vector = self.embedder.embed_query(question)
         filters = Filters(since=since, until=until, sources=tuple(sources))
-        hits = self.retrieve(question, k, filters=filters, as_of=as_of, query_vector=query_vector)
+        depth = max(k or self.settings.top_k, self.settings.reader_passages)
+        hits = self.retrieve(question, depth, filters=filters, as_of=as_of, query_vector=query_vector)
         return question, query_vector, hits, started, time.perf_counter()

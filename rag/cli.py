@@ -41,7 +41,13 @@ def _retrieval_parent() -> argparse.ArgumentParser:
     group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with")
     group.add_argument("--answer-embed-sentences", type=int,
                        help="sentences per answer scored by embedding (default 0: words, names and chunk similarity)")
-    group.add_argument("--min-support", type=float, help="support score below which the answer abstains")
+    group.add_argument("--min-support", type=float,
+                       help="support score below which a sentence answer (no short answer asked for) abstains")
+    group.add_argument("--min-confidence", type=float,
+                       help="the reader's confidence below which it answers 'not in the indexed articles'"
+                       " (default: the threshold chosen with its model on RealTimeQA 2024)")
+    group.add_argument("--reader-passages", type=int, help="passages the reader reads (default 10)")
+    group.add_argument("--reader-model", help="a reader model trained with `rag train-reader` (default: the bundled one)")
     group.add_argument("--answer-mode", choices=("extractive", "llm"),
                        help="extractive sentences (default, no model) or a chat model's answer, checked line by line")
     group.add_argument("--llm-backend", choices=("llama-cpp", "openai", "ollama"), help="where the chat model runs")
@@ -101,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only articles from this file or folder (repeatable)")
     ask.add_argument("--as-of", type=_day, help="the date the question is asked (default: today); news near it"
                      " ranks higher, and 'this week' or 'last month' in the question are read against it")
+    ask.add_argument("--choices", nargs="+", metavar="CHOICE",
+                     help="answer a multiple-choice question with the choice the cited lines support, or none,"
+                     ' e.g. --choices Ford Honda "Alaska Airlines"')
 
     evaluate = commands.add_parser(
         "eval", parents=[settings, retrieval], help="score retrieval, answers and citations on a question set",
@@ -117,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--use-dates", action="store_true",
                           help="ask each question as of its own 'date' (benchmark sets carry one)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    train = commands.add_parser(
+        "train-reader", parents=[settings, retrieval], help="train the reader's scorers on a question set",
+        description="Fit the reader (short answers, confidence, choices) on DATASET, a question set as for `rag eval`"
+        " whose questions have answers, and write the model as JSON. The bundled model was trained with:"
+        " rag train-reader ../shared/bench/rtqa2024 --use-dates --out rag/models/reader.json",
+    )
+    train.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
+    train.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
+    train.add_argument("--limit", type=int, help="only the first N questions")
+    train.add_argument("--use-dates", action="store_true", help="ask each question as of its own 'date'")
+    train.add_argument("--out", type=Path, help="where to write the model (default: reader.json in the index folder)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     serve = commands.add_parser(
         "serve", parents=[settings], help="open the chat UI in the browser (the same as python app.py)",
@@ -141,7 +163,8 @@ def _settings(args: argparse.Namespace):
     names = ("index_dir", "embedder", "embed_backend", "dense_chunks", "chunk_tokens", "chunk_overlap_tokens",
              "top_k", "min_support", "answer_embed_sentences",
              "retrieval_mode", "fusion", "dense_weight", "reranker", "answer_mode", "llm_backend", "llm_model",
-             "llm_url", "vector_store", "milvus_uri", "milvus_collection", "ann_threshold")
+             "llm_url", "vector_store", "milvus_uri", "milvus_collection", "ann_threshold", "min_confidence",
+             "reader_passages", "reader_model")
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
@@ -212,11 +235,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = app.check_question(args.question)
     _ensure_index(app)
     sources = tuple(_source_prefix(s) for s in args.source)
-    answer = app.ask(question, since=args.since, until=args.until, sources=sources, as_of=args.as_of)
+    answer = app.ask(question, since=args.since, until=args.until, sources=sources, as_of=args.as_of,
+                     choices=args.choices)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
-    if answer.short_answer:
+    if answer.choices:
+        print(f"Choice: {answer.choice}" if answer.choice else "Choice: none of them is supported")
+    elif answer.short_answer:
         print(f"Short answer: {answer.short_answer}")
     print(answer.answer)
     if answer.note:
@@ -241,9 +267,10 @@ def _source_prefix(path: str) -> str:
     return display_path(Path(path))
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _dataset_app(args: argparse.Namespace):
+    """A question set and a Citeline on its index (built once under index/eval/<name>/ and reused)."""
     from rag.api import Citeline
-    from rag.evaluation import Evaluator, format_table, load_dataset
+    from rag.evaluation import load_dataset
 
     if args.limit is not None and args.limit < 1:
         raise CitelineError("--limit must be at least 1")
@@ -258,12 +285,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _err(f"indexed {report.articles_total} articles ({report.chunks_total} chunks)")
     else:
         _err(f"the index matches the corpus: reused ({report.articles_total} articles, {report.chunks_total} chunks)")
-    result = Evaluator(app, dataset, k=settings.top_k, use_dates=args.use_dates).run(progress=not args.quiet)
+    return dataset, app
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation import Evaluator, format_table
+
+    dataset, app = _dataset_app(args)
+    result = Evaluator(app, dataset, k=app.settings.top_k, use_dates=args.use_dates).run(progress=not args.quiet)
     print(format_table(result))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         _err(f"wrote {args.json_out}")
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.reader_training import ReaderTrainer
+
+    dataset, app = _dataset_app(args)
+    trainer = ReaderTrainer(app, dataset, passages=app.settings.reader_passages, use_dates=args.use_dates)
+    examples = trainer.collect(progress=not args.quiet, log=_err)
+    model = trainer.fit(examples, log=_err)
+    out = args.out or app.index_dir / "reader.json"
+    model.save(out)
+    print(f"wrote {out}; answer with it: CITELINE_READER_MODEL={out} rag ask ... (or --reader-model {out})")
     return 0
 
 
@@ -322,8 +369,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "list": cmd_list,
-            "show": cmd_show}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "train-reader": cmd_train_reader,
+            "serve": cmd_serve, "list": cmd_list, "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:

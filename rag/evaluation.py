@@ -17,8 +17,14 @@ from typing import Any
 
 from rag.errors import CitelineError
 from rag.grounding import SupportChecker, split_cited
-from rag.metrics import AnswerMetrics, CitationMetrics, RetrievalMetrics, abstention_scores, latency_summary
-from rag.retrieval import Filters
+from rag.metrics import (
+    AnswerMetrics,
+    CitationMetrics,
+    RetrievalMetrics,
+    abstention_scores,
+    exact_match,
+    latency_summary,
+)
 from rag.schema import Answer, Hit
 
 QUESTIONS = "questions.jsonl"
@@ -37,6 +43,7 @@ class EvalQuestion:
     gold_lines: list[tuple[int, int]] = field(default_factory=list)
     date: str = ""
     unanswerable: bool | None = None
+    choices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +60,10 @@ class Dataset:
     @property
     def marks_unanswerable(self) -> bool:
         return any(q.unanswerable is not None for q in self.questions)
+
+    @property
+    def has_choices(self) -> bool:
+        return any(q.choices for q in self.questions)
 
 
 def _lines(value: Any) -> list[tuple[int, int]]:
@@ -95,6 +106,7 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
                     gold_lines=_lines(record.get("lines")),
                     date=str(record.get("date") or ""),
                     unanswerable=record.get("unanswerable"),
+                    choices=[str(c) for c in record.get("choices") or []],
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -147,6 +159,8 @@ class Evaluator:
         return {article_id for name in names for article_id in self._names.get(name, ())}
 
     def run(self, progress: bool = True, on_question: Callable[[dict], None] | None = None) -> dict[str, Any]:
+        """Every question through `Citeline.ask`, as a user asks it (and once more with its choices, where the
+        set has them); retrieval metrics from `Citeline.retrieve` at depth RANK_DEPTH."""
         from tqdm import tqdm
 
         from rag.dates import to_date
@@ -156,23 +170,19 @@ class Evaluator:
         self.app.warm_up()
         for question in tqdm(dataset.questions, desc="Evaluating", unit="q", disable=None if progress else True):
             as_of = to_date(question.date) if self.use_dates and question.date else None
-            started = time.perf_counter()
-            vector = self.app.embedder.embed_query(question.question)
-            ranked = self.app.retriever().rank(question.question, vector, filters=Filters(), as_of=as_of,
-                                               limit=max(RANK_DEPTH, self.k))
-            retrieved = time.perf_counter()
-            answer = self.app.answer(question.question, ranked[: self.k], vector)
-            done = time.perf_counter()
-            answer.timings_ms = {"retrieve": (retrieved - started) * 1000, "answer": (done - retrieved) * 1000,
-                                 "total": (done - started) * 1000}
-            record = self._record(question, ranked, answer)
+            ranked = self.app.retrieve(question.question, max(RANK_DEPTH, self.k), as_of=as_of)
+            answer = self.app.ask(question.question, self.k, as_of=as_of)
+            chosen = (self.app.ask(question.question, self.k, as_of=as_of, choices=question.choices)
+                      if question.choices else None)
+            record = self._record(question, ranked, answer, chosen)
             records.append(record)
             if on_question:
                 on_question(record)
         return {"dataset": dataset.name, "kind": dataset.kind, "questions": len(records), "k": self.k,
                 "use_dates": self.use_dates, "summary": self.summarise(records), "records": records}
 
-    def _record(self, question: EvalQuestion, ranked: list[Hit], answer: Answer) -> dict[str, Any]:
+    def _record(self, question: EvalQuestion, ranked: list[Hit], answer: Answer, chosen: Answer | None = None
+                ) -> dict[str, Any]:
         gold = self.gold_articles(question)
         articles = list(dict.fromkeys(h.article.id for h in ranked))
         line_ranking = []
@@ -211,7 +221,11 @@ class Evaluator:
             "ranked_articles": articles[:10],
             "line_ranking": line_ranking[:10],
             "answer": answer.answer,
-            "prediction": _MARKER.sub("", answer.answer).strip() if not answer.abstained else "",
+            "prediction": (f"{answer.short_answer} {_MARKER.sub('', answer.answer).strip()}".strip()
+                           if not answer.abstained else ""),
+            "cited_text": "\n".join(c.quote for c in answer.citations) if not answer.abstained else "",
+            "confidence": answer.confidence,
+            "choice": chosen.choice if chosen is not None else None,
             "abstained": answer.abstained,
             "citations": [c.to_dict() for c in answer.citations],
             "cited": cited,
@@ -244,11 +258,16 @@ class Evaluator:
         if sentences:
             summary["supported_sentences"] = sum(r["sentences_supported"] for r in records) / sentences
         summary["citation_errors"] = float(sum(r["citation_errors"] for r in records))
-        shorts = [r for r in with_answers if r["short_answer"]]
-        if shorts:
-            summary["short_answer_contains"] = AnswerMetrics()([r["short_answer"] for r in shorts],
-                                                               [r["answers"] for r in shorts])["contains"]
-            summary["short_answer_rate"] = len(shorts) / len(with_answers)
+        if with_answers:
+            shorts = AnswerMetrics()([r["short_answer"] for r in with_answers], [r["answers"] for r in with_answers])
+            summary.update({f"short_{name}": shorts[name] for name in ("exact_match", "f1", "contains")})
+            summary["short_answer_rate"] = sum(1 for r in with_answers if r["short_answer"]) / len(with_answers)
+            summary["cited_contains"] = AnswerMetrics()([r["cited_text"] for r in with_answers],
+                                                        [r["answers"] for r in with_answers])["contains"]
+        chosen = [r for r in with_answers if r["choice"] is not None]
+        if chosen:
+            summary["choice_accuracy"] = sum(exact_match(r["choice"], r["answers"]) for r in chosen) / len(chosen)
+            summary["choice_none_rate"] = sum(1 for r in chosen if not r["choice"]) / len(chosen)
         if dataset.marks_unanswerable:
             scored = abstention_scores([r["abstained"] for r in records], [bool(r["unanswerable"]) for r in records])
             summary.update({f"abstain_{name}": value for name, value in scored.items()})
@@ -277,8 +296,11 @@ def format_table(result: dict[str, Any]) -> str:
     row("citations", [("precise", "citation_precision"), ("answers ok", "answers_with_correct_citation"),
                       ("lines precise", "line_citation_precision"),
                       ("lines ok", "line_answers_with_correct_citation")])
+    row("short", [("EM", "short_exact_match"), ("F1", "short_f1"), ("contains", "short_contains"),
+                  ("given", "short_answer_rate")])
     row("grounding", [("supported sentences", "supported_sentences"), ("citation errors", "citation_errors"),
-                      ("short answers", "short_answer_rate"), ("short contains", "short_answer_contains")])
+                      ("cited lines contain the answer", "cited_contains")])
+    row("choices", [("accuracy", "choice_accuracy"), ("none chosen", "choice_none_rate")])
     row("abstention", [("precision", "abstain_precision"), ("recall", "abstain_recall"), ("F1", "abstain_f1"),
                        ("rate", "abstain_abstain_rate")])
     latency = [f"{stage} p50 {s[f'latency_{stage}_p50_ms']:.1f} / p95 {s[f'latency_{stage}_p95_ms']:.1f} ms"

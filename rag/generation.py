@@ -94,7 +94,16 @@ class Source:
         return self.article.quote(self.line_start, self.line_end)
 
 
-def build_messages(question: str, sources: list[Source]) -> list[Any]:
+@dataclass
+class Hint:
+    """The reader's short answer and the line that states it, offered to the model as a lead, not as a fact."""
+
+    text: str
+    article: Article
+    line: int
+
+
+def build_messages(question: str, sources: list[Source], hint: Hint | None = None) -> list[Any]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
     passages = "\n".join(
@@ -102,7 +111,12 @@ def build_messages(question: str, sources: list[Source]) -> list[Any]:
         f" {' '.join(s.text.split())}"
         for s in sources
     )
-    user = (f"Sources (quoted article text):\n<sources>\n{passages}\n</sources>\n\nQuestion: {question}\n"
+    lead = ""
+    if hint is not None:
+        n = next((s.n for s in sources if s.article.id == hint.article.id and s.line_start == hint.line), None)
+        if n is not None:
+            lead = f"A reader of these sources found the short answer \"{hint.text}\" in [{n}]; check it.\n"
+    user = (f"Sources (quoted article text):\n<sources>\n{passages}\n</sources>\n\n{lead}Question: {question}\n"
             "Answer with [n] after each sentence.")
     return [SystemMessage(SYSTEM_PROMPT), HumanMessage(user)]
 
@@ -118,12 +132,17 @@ class GenerativeAnswerer:
         self.timeout_s = timeout_s
         self.max_sources = max_sources
 
-    def sources(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[Source]:
-        """The best sentences' lines, as numbered passages; lines that address a model are left out."""
+    def sources(self, question: str, hits: list[Hit], query_vector: np.ndarray, hint: Hint | None = None
+                ) -> list[Source]:
+        """The best sentences' lines (the hint's line first), as numbered passages; lines that address a model
+        are left out."""
         candidates = self.extractive.candidates(hits)
         self.extractive.score(QuestionParts.parse(question), query_vector, candidates)
         chosen: list[Source] = []
         seen: set[tuple[str, int]] = set()
+        if hint is not None and not _INSTRUCTION.search(hint.article.lines[hint.line - 1]):
+            chosen.append(Source(1, hint.article, hint.line, hint.line))
+            seen.add((hint.article.id, hint.line))
         for candidate in sorted(candidates, key=lambda c: -c.score):
             key = (candidate.article.id, candidate.sentence.line)
             if key in seen or _INSTRUCTION.search(candidate.article.lines[candidate.sentence.line - 1]):
@@ -134,16 +153,18 @@ class GenerativeAnswerer:
                 break
         return chosen
 
-    def stream(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Iterator[str | Answer]:
-        """The model's text as it comes (str), then the checked Answer."""
+    def stream(self, question: str, hits: list[Hit], query_vector: np.ndarray, hint: Hint | None = None,
+               fallback: Answer | None = None) -> Iterator[str | Answer]:
+        """The model's text as it comes (str), then the checked Answer. `fallback` (the reader's answer) is shown
+        when nothing the model says is supported."""
         started = time.perf_counter()
-        sources = self.sources(question, hits, query_vector)
+        sources = self.sources(question, hits, query_vector, hint)
         if not sources:
-            yield self.extractive.answer(question, hits, query_vector)
+            yield fallback or self.extractive.answer(question, hits, query_vector)
             return
         text = ""
         timed_out = False
-        for chunk in self.chat_model.stream(build_messages(question, sources)):
+        for chunk in self.chat_model.stream(build_messages(question, sources, hint)):
             text += chunk.content if isinstance(chunk.content, str) else ""
             yield text
             if time.perf_counter() - started > self.timeout_s:
@@ -151,19 +172,21 @@ class GenerativeAnswerer:
                 break
         if timed_out:
             yield self._fallback(question, hits, query_vector,
-                                 f"the model took longer than {self.timeout_s:.0f} s; this is the extractive answer")
+                                 f"the model took longer than {self.timeout_s:.0f} s; this is the extractive answer",
+                                 fallback)
             return
-        yield self.verify(question, text, sources, hits, query_vector)
+        yield self.verify(question, text, sources, hits, query_vector, hint, fallback)
 
-    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray, hint: Hint | None = None,
+               fallback: Answer | None = None) -> Answer:
         final = None
-        for final in self.stream(question, hits, query_vector):  # noqa: B007 (the last item is the answer)
+        for final in self.stream(question, hits, query_vector, hint, fallback):  # noqa: B007 (the last item)
             pass
         assert isinstance(final, Answer)
         return final
 
     def verify(self, question: str, text: str, sources: list[Source], hits: list[Hit],
-               query_vector: np.ndarray) -> Answer:
+               query_vector: np.ndarray, hint: Hint | None = None, fallback: Answer | None = None) -> Answer:
         by_number = {s.n: s for s in sources}
         parts = QuestionParts.parse(question)
         kept: list[tuple[str, list[Source]]] = []
@@ -188,7 +211,7 @@ class GenerativeAnswerer:
         if not kept:
             reason = ("the model's answer was not supported by the sources" if text.strip()
                       else "the model gave no answer")
-            return self._fallback(question, hits, query_vector, f"{reason}; this is the extractive answer")
+            return self._fallback(question, hits, query_vector, f"{reason}; this is the extractive answer", fallback)
         citations: list[Citation] = []
         pieces = []
         for sentence, cited in kept[:3]:
@@ -197,11 +220,14 @@ class GenerativeAnswerer:
         notes = [f"{dropped} unsupported sentence(s) removed" if dropped else "",
                  f"{recited} sentence(s) re-cited to the source that supports them" if recited else ""]
         note = "; ".join(n for n in notes if n)
+        said = " ".join(sentence for sentence, _ in kept).lower()
+        short = hint.text if hint is not None and hint.text.lower() in said else short_answer(question, kept[0][0])
         return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
-                      short_answer=short_answer(question, kept[0][0]), mode="llm", note=note)
+                      short_answer=short, mode="llm", note=note)
 
-    def _fallback(self, question: str, hits: list[Hit], query_vector: np.ndarray, note: str) -> Answer:
-        answer = self.extractive.answer(question, hits, query_vector)
+    def _fallback(self, question: str, hits: list[Hit], query_vector: np.ndarray, note: str,
+                  fallback: Answer | None = None) -> Answer:
+        answer = fallback if fallback is not None else self.extractive.answer(question, hits, query_vector)
         answer.mode = "extractive-fallback"
         answer.note = note
         return answer

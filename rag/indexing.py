@@ -18,7 +18,8 @@ from rag.chunking import MAX_TITLE_TOKENS, Chunker
 from rag.embedding import Embedder
 from rag.errors import CitelineError, IndexMismatchError
 from rag.loading import LoadError, discover, file_sha256, load_file
-from rag.schema import Article, Chunk
+from rag.nlp import ANNOTATOR_VERSION, Annotator, lead_lines
+from rag.schema import Annotation, Article, Chunk
 from rag.settings import Settings
 from rag.store import IndexReader, Manifest, check_compatible, read_manifest, write_generation
 from rag.vectorstore import VectorStoreConfig, check_reachable
@@ -209,7 +210,8 @@ class Indexer:
         if previous is None and not wanted:  # nothing to index and no index yet: write nothing
             report.seconds["total"] = time.perf_counter() - started
             return report
-        if not report.changed and previous is not None and sources == old_sources:
+        if (not report.changed and previous is not None and sources == old_sources
+                and previous.annotator == ANNOTATOR_VERSION):
             report.articles_total = len(old_ids)
             report.chunks_total = old.size if old is not None else 0
             report.seconds["total"] = time.perf_counter() - started
@@ -225,6 +227,9 @@ class Indexer:
         vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
         fresh: list[Chunk] = []
         dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
+        carry_annotations = old is not None and previous.annotator == ANNOTATOR_VERSION
+        annotated = old.annotated_ids() if carry_annotations else set()
+        to_annotate: list[Article] = []
         for article_id in wanted:
             if article_id in old_rows and article_id in old_articles:
                 if article_id in loaded:
@@ -233,9 +238,12 @@ class Indexer:
                 carried = old.chunks_of(article_id)
                 chunks.extend(carried)
                 vector_source.extend(old_rows[article_id])
+                if article_id not in annotated:
+                    to_annotate.append(old_articles[article_id])
             else:
                 article = loaded[article_id]
                 articles.append(article)
+                to_annotate.append(article)
                 for number, chunk in enumerate(chunker.chunk(article)):
                     chunks.append(chunk)
                     if dense_cap is not None and number >= dense_cap:
@@ -244,6 +252,9 @@ class Indexer:
                     vector_source.append(-1 - len(fresh))
                     fresh.append(chunk)
         report.seconds["chunk"] = time.perf_counter() - chunk_started
+        annotate_started = time.perf_counter()
+        annotations = self._annotate(to_annotate, progress)
+        report.seconds["annotate"] = time.perf_counter() - annotate_started
 
         embed_started = time.perf_counter()
         # Wire copies repeat whole paragraphs: each distinct text is embedded once.
@@ -273,14 +284,31 @@ class Indexer:
             sources=sources,
             counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
             created=previous.created if previous else "",
+            annotator=ANNOTATOR_VERSION,
         )
-        write_generation(index_dir, manifest, articles, chunks, vectors, self.settings.vector_store_config())
+        write_generation(index_dir, manifest, articles, chunks, vectors, self.settings.vector_store_config(),
+                         annotations, old.chunks_path if carry_annotations else None)
         report.written = True
         report.articles_total = len(articles)
         report.chunks_total = len(chunks)
         report.seconds["write"] = time.perf_counter() - write_started
         report.seconds["total"] = time.perf_counter() - started
         return report
+
+    def _annotate(self, articles: list[Article], progress: bool) -> dict[str, Annotation]:
+        """spaCy marks the phrases of each article's lead (its first `reader_lead_chars` characters), where news
+        puts its answers, for the reader (rag/reader.py)."""
+        if not articles:
+            return {}
+        leads = {article.id: lead_lines(article, self.settings.reader_lead_chars) for article in articles}
+        lines = [(article.id, number, article.lines[number - 1]) for article in articles for number in leads[article.id]]
+        found: dict[str, list] = {article.id: [] for article in articles}
+        spans = Annotator(processes=self.settings.annotate_processes).annotate(
+            [(number, text) for _, number, text in lines], progress=progress, on_progress=self._on_progress)
+        for (article_id, _, _), line_spans in zip(lines, spans, strict=True):
+            found[article_id].extend(line_spans)
+        return {article.id: Annotation(leads[article.id][-1] if leads[article.id] else 0, found[article.id])
+                for article in articles}
 
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Drop articles from every part of the index (vectors, BM25, metadata, manifest); nothing is embedded."""
@@ -313,11 +341,13 @@ class Indexer:
                 embedder=previous.embedder, dimension=previous.dimension, chunking=previous.chunking,
                 generation=previous.generation, sources=sources, created=previous.created,
                 counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
+                annotator=previous.annotator,
             )
             # Removing never moves the index: the vectors go back to the store that holds them.
             store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
                                                self.settings.milvus_token)
-            write_generation(index_dir, manifest, articles, chunks, vectors, store)
+            carried = index_dir / previous.chunks_file if previous.annotator else None
+            write_generation(index_dir, manifest, articles, chunks, vectors, store, carry_annotations=carried)
         report.articles_removed = len(doomed)
         report.sources_removed = len(previous.sources) - len(sources)
         report.articles_total, report.chunks_total, report.written = len(articles), len(chunks), True

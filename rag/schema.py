@@ -2,8 +2,47 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """A phrase of one article line that may answer a question: an entity (spaCy's label) or a noun phrase."""
+
+    line: int  # 1-based line of the article
+    start: int  # character offsets within the line
+    end: int
+    label: str  # PERSON, ORG, GPE, MONEY, DATE, CARDINAL, ... or "NP"
+    role: str = ""  # its grammatical role: "subj", "obj", "in" (the object of "in"), "attr", "appos", ...
+    head: str = ""  # the word that governs it (the verb or noun it belongs to), lower-cased
+
+    def to_list(self) -> list:
+        return [self.line, self.start, self.end, self.label, self.role, self.head]
+
+    @classmethod
+    def from_list(cls, item: Sequence) -> Span:
+        line, start, end, label, *rest = item
+        role, head = (rest + ["", ""])[:2]
+        return cls(int(line), int(start), int(end), str(label), str(role), str(head))
+
+
+@dataclass
+class Annotation:
+    """The phrases of an article's first `lines` lines that could answer a question, found by spaCy when the
+    article was indexed (rag/nlp.py). Later lines are parsed when a question first reads them."""
+
+    lines: int
+    spans: list[Span] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps([s.to_list() for s in self.spans], separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, lines: int, text: str) -> Annotation:
+        return cls(int(lines), [Span.from_list(item) for item in json.loads(text)])
 
 
 @dataclass
@@ -77,6 +116,9 @@ class Answer:
     short_answer: str = ""  # the phrase that answers a who / how many / when / where question, else ""
     mode: str = "extractive"
     note: str = ""  # why an answer differs from what was asked for (e.g. a model's answer was not supported)
+    confidence: float | None = None  # the reader's confidence that the articles answer the question
+    choices: list[str] = field(default_factory=list)  # the options of a multiple-choice question, if given
+    choice: str = ""  # the option the cited lines support, "" for none
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,4 +130,7 @@ class Answer:
             "timings_ms": dict(self.timings_ms),
             "mode": self.mode,
             "note": self.note,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "choices": list(self.choices),
+            "choice": self.choice,
         }

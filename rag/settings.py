@@ -122,8 +122,19 @@ class Settings:
     llm_timeout: float = 60.0  # seconds; past it the extractive answer is shown
     llm_max_tokens: int = 160
     support_threshold: float = 0.6  # a model's sentence needs this support from the lines it cites
-    # Below this support score the answer abstains and lists the closest passages instead.
+    # Below this support score the sentence answer (questions that ask for no short answer) abstains.
     min_support: float = 0.45
+    # The reader (rag/reader.py): passages it reads (the k shown are their first k), its learned model ("" for
+    # the bundled one, trained on RealTimeQA 2024), and the confidence below which it says "not in the
+    # archive" (None: the threshold chosen with the model, on its training set).
+    reader_passages: int = 10
+    reader_model: str = ""
+    min_confidence: float | None = None
+    # Processes that parse articles for the reader while indexing (0: one per core, at most 2).
+    annotate_processes: int = 0
+    # Characters of each article, from the top, that the reader reads (0: all). News puts its answers first: on
+    # RealTimeQA 2024, 98 % of answers appear within the first 3,000 characters of an article that has them.
+    reader_lead_chars: int = 4000
     max_question_chars: int = 2000
     max_file_bytes: int = 50_000_000
     # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
@@ -149,6 +160,14 @@ class Settings:
             )
         if self.answer_embed_sentences < 0:
             raise SettingsError(f"answer_embed_sentences must be 0 (none) or more, got {self.answer_embed_sentences}")
+        if self.reader_lead_chars < 0:
+            raise SettingsError(f"reader_lead_chars must be 0 (the whole article) or more, got {self.reader_lead_chars}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise SettingsError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
+        if self.reader_passages < 1:
+            raise SettingsError(f"reader_passages must be at least 1, got {self.reader_passages}")
+        if self.annotate_processes < 0:
+            raise SettingsError(f"annotate_processes must be 0 (one per core) or more, got {self.annotate_processes}")
         if self.dense_chunks < 0:
             raise SettingsError(f"dense_chunks must be 0 (every chunk) or more, got {self.dense_chunks}")
         if self.chunk_tokens < 32:
@@ -197,7 +216,14 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path}
+
+
 def _field_type(f: dataclasses.Field) -> type:
+    """The field's type from its annotation ("float | None" is a float that may be left unset)."""
+    declared = str(f.type).split("|")[0].strip()
+    if declared in _TYPES:
+        return _TYPES[declared]
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     return type(default)
 

@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +26,7 @@ import numpy as np
 
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.lexical import Bm25Index
-from rag.schema import Article, Chunk
+from rag.schema import Annotation, Article, Chunk
 from rag.vectorstore import (
     VectorStore,
     VectorStoreConfig,
@@ -53,6 +53,9 @@ CREATE TABLE chunks (
     line_start INTEGER NOT NULL, line_end INTEGER NOT NULL, text TEXT NOT NULL, embed_text TEXT NOT NULL
 );
 CREATE INDEX chunks_by_article ON chunks(article_id);
+CREATE TABLE annotations (
+    article_id TEXT PRIMARY KEY REFERENCES articles(id), lines INTEGER NOT NULL, spans TEXT NOT NULL
+);
 """
 
 
@@ -95,6 +98,7 @@ class Manifest:
     created: str = ""
     updated: str = ""
     vector_store: dict[str, Any] = field(default_factory=lambda: dict(FAISS_FLAT))  # set by write_generation
+    annotator: str = ""  # the pipeline and rules that marked the articles' phrases (rag/nlp.py); "" for none
 
     @property
     def chunks_file(self) -> str:
@@ -114,6 +118,7 @@ class Manifest:
                 "files": {"chunks": self.chunks_file, "bm25": self.bm25_dir,
                           **({"vectors": self.vector_store["file"]} if "file" in self.vector_store else {})},
                 "vector_store": self.vector_store,
+                "annotator": self.annotator,
                 "counts": self.counts,
                 "created": self.created,
                 "updated": self.updated,
@@ -137,6 +142,7 @@ class Manifest:
             created=data.get("created", ""),
             updated=data.get("updated", ""),
             vector_store=dict(data.get("vector_store") or FAISS_FLAT),
+            annotator=str(data.get("annotator", "")),
         )
 
 
@@ -219,6 +225,9 @@ class IndexReader:
                                                       milvus_token)
         self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
         self._articles: dict[str, Article] = {}
+        self._annotations: dict[str, Annotation | None] = {}
+        self._has_annotations = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'").fetchone() is not None
         self._bm25: Bm25Index | None = None
         self._article_bm25: Bm25Index | None = None
         self._layout: ArticleLayout | None = None
@@ -284,6 +293,26 @@ class IndexReader:
             self._articles[article_id] = _article_from_row(row)
         return self._articles[article_id]
 
+    def annotation(self, article_id: str) -> Annotation | None:
+        """The phrases marked in the article's first lines when it was indexed; None for an index built before
+        articles were annotated, or with another annotator."""
+        if article_id not in self._annotations:
+            row = None
+            if self._has_annotations and self.manifest.annotator:
+                row = self.db.execute("SELECT lines, spans FROM annotations WHERE article_id = ?",
+                                      (article_id,)).fetchone()
+            self._annotations[article_id] = Annotation.from_json(*row) if row else None
+        return self._annotations[article_id]
+
+    def annotated_ids(self) -> set[str]:
+        if not (self._has_annotations and self.manifest.annotator):
+            return set()
+        return {article_id for (article_id,) in self.db.execute("SELECT article_id FROM annotations")}
+
+    @property
+    def chunks_path(self) -> Path:
+        return self.index_dir / self.manifest.chunks_file
+
     def articles(self) -> list[Article]:
         rows = self.db.execute(
             "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles ORDER BY source"
@@ -335,8 +364,14 @@ def write_generation(
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
     store: VectorStoreConfig | None = None,
+    annotations: Mapping[str, Annotation] | None = None,
+    carry_annotations: Path | None = None,
 ) -> Manifest:
-    """Write a new generation and make it the one in force. Returns the manifest as written."""
+    """Write a new generation and make it the one in force. Returns the manifest as written.
+
+    `annotations` are new articles' phrases; those of the other articles are copied from the generation file
+    `carry_annotations` (the previous one), without being read into memory.
+    """
     store = store or VectorStoreConfig()
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
@@ -363,7 +398,7 @@ def write_generation(
         Bm25Index.build([article_search_text(a) for a in articles]).save(tmp_bm25 / "articles")
         for part in tmp_bm25.glob("*/*"):
             _fsync_file(part)
-        _write_sqlite(tmp_chunks, articles, chunks)
+        _write_sqlite(tmp_chunks, articles, chunks, annotations or {}, carry_annotations)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), manifest.dimension)
         written = write_vectors(index_dir, generation, vectors, store)  # durable, not yet in force
         manifest.vector_store = written
@@ -412,7 +447,8 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk]) -> None:
+def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk],
+                  annotations: Mapping[str, Annotation], carry_from: Path | None) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     db = sqlite3.connect(path)
@@ -430,6 +466,14 @@ def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chun
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
             ((row, c.article_id, c.line_start, c.line_end, c.text, c.embed_text) for row, c in enumerate(chunks)),
         )
+        db.executemany("INSERT INTO annotations VALUES (?, ?, ?)",
+                       ((article_id, a.lines, a.to_json()) for article_id, a in annotations.items()))
+        if carry_from is not None:
+            db.execute("ATTACH DATABASE ? AS old", (str(carry_from),))
+            db.execute("INSERT OR IGNORE INTO annotations SELECT a.article_id, a.lines, a.spans FROM old.annotations a"
+                       " WHERE a.article_id IN (SELECT id FROM articles)")
+            db.commit()
+            db.execute("DETACH DATABASE old")
         db.commit()
     finally:
         db.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.api import Citeline
+from rag.api import Citeline, check_choices
 from rag.dates import to_date
 from rag.errors import CitelineError
 from rag.followup import rewrite
@@ -100,9 +100,13 @@ def render_sources(answer: Answer | None, app: Citeline) -> str:
 
 def render_answer(answer: Answer) -> str:
     text = _markdown_safe(answer.answer)
+    if answer.choices and not answer.choice:
+        return f"**None of the choices is supported.** {text}"
     if answer.abstained:
         return f"**Not in the indexed articles.** {text}"
-    if answer.short_answer:
+    if answer.choice:
+        text = f"**Choice: {_markdown_safe(answer.choice)}**\n\n{text}"
+    elif answer.short_answer:
         text = f"**{_markdown_safe(answer.short_answer)}**\n\n{text}"
     if answer.note:
         text += f"\n\n*({_markdown_safe(answer.note)})*"
@@ -114,6 +118,11 @@ def safe_upload_name(name: str) -> str:
     base = Path(name.replace("\\", "/")).name
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._") or "article.txt"
     return base[:120]
+
+
+def _choices(text: str | None) -> list[str]:
+    """Options typed one per line; blank lines are ignored."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def _day(text: str, label: str):
@@ -137,20 +146,21 @@ class ChatUI:
 
     # -- asking ------------------------------------------------------------------------------------------------------
     def ask(self, question: str, k: float = 5, since: str = "", until: str = "", as_of: str = "",
-            mode: str = "extractive") -> dict[str, Any]:
-        """One question, one JSON answer: the contract of `rag ask --json`."""
+            mode: str = "extractive", choices: str = "") -> dict[str, Any]:
+        """One question, one JSON answer: the contract of `rag ask --json`. `choices`: one option per line."""
         answer = self.app.ask(question, int(k), since=_day(since, "since"), until=_day(until, "until"),
-                              as_of=_day(as_of, "as of"), mode=mode or "extractive")
+                              as_of=_day(as_of, "as of"), mode=mode or "extractive", choices=_choices(choices))
         return answer.to_dict()
 
     def respond(self, message: str, history: list, asked: list, k: float, since: str, until: str,
-                as_of: str, mode: str = "extractive") -> Iterator[tuple]:
+                as_of: str, mode: str = "extractive", choices: str = "") -> Iterator[tuple]:
         history = list(history or [])
         asked = list(asked or [])
         try:
             question = self.app.check_question(message or "")
             searched = rewrite(question, asked)
-            filters = {"since": _day(since, "since"), "until": _day(until, "until"), "as_of": _day(as_of, "as of")}
+            filters = {"since": _day(since, "since"), "until": _day(until, "until"), "as_of": _day(as_of, "as of"),
+                       "choices": check_choices(_choices(choices))}
         except CitelineError as exc:
             yield history, gr.skip(), f'<span class="cl-timing">{_e(str(exc))}</span>', asked, message
             return
@@ -280,6 +290,8 @@ def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: in
                     mode = gr.Radio(["extractive", "llm"], value=app.settings.answer_mode, label="Answer mode",
                                     info="extractive: the articles' own sentences, no model; llm: a chat model"
                                     " (CITELINE_LLM_*), every sentence checked against its lines")
+                    choices = gr.Textbox(label="Choices (one per line; empty for an open question)", lines=3,
+                                         elem_id="choices")
                 clear = gr.Button("New conversation", size="sm")
             with gr.Column(scale=2):
                 sources = gr.HTML(render_sources(None, app), elem_id="sources")
@@ -295,7 +307,7 @@ def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: in
                 remove_button = gr.Button("Remove from the index", variant="stop", scale=1)
             viewer = gr.HTML(elem_id="viewer")
 
-        inputs = [question, chatbot, asked, k, since, until, as_of, mode]
+        inputs = [question, chatbot, asked, k, since, until, as_of, mode, choices]
         outputs = [chatbot, sources, timing, asked, question]
         question.submit(ui.respond, inputs, outputs, api_name="chat")
         send.click(ui.respond, inputs, outputs, api_visibility="private")
