@@ -16,6 +16,9 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("weighted", "rrf")
 EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")
+# Articles one uploaded file may hold: a 20 MB upload of real news holds about 5,000; a file of millions of
+# one-word "articles" is refused before it is chunked.
+MAX_UPLOAD_ARTICLES = 20_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,14 @@ class Settings:
     # Below this support score the answer abstains and lists the closest passages instead.
     min_support: float = 0.45
     max_question_chars: int = 2000
-    max_file_bytes: int = 50_000_000
+    max_top_k: int = 100  # passages a question may ask for (-k, the API's k)
+    # Input limits, checked before or while reading (streaming), so no file can exhaust memory or time:
+    # the bytes read from one file, a .jsonl.gz counted as it expands (the largest benchmark corpus is 47 MB);
+    max_file_bytes: int = 200_000_000
+    # one article: a .txt, .md or .html file, or one line of a .jsonl file (news articles are under 1 MB);
+    max_article_bytes: int = 5_000_000
+    # one file uploaded in the chat, also as it expands; larger collections go through `rag index`.
+    max_upload_bytes: int = 20_000_000
     # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
     # index is read from the store its manifest names; a build into it must name the same store.
     vector_store: str = "faiss"
@@ -135,13 +145,16 @@ class Settings:
     milvus_collection: str = "citeline"  # collection prefix: <prefix>_g<generation>
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
         positive = ("batch_size", "chunk_tokens", "top_k", "max_answer_sentences", "max_question_chars",
-                    "max_file_bytes")
+                    "max_top_k", "max_file_bytes", "max_article_bytes", "max_upload_bytes")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.top_k > self.max_top_k:
+            raise SettingsError(f"top_k must be at most max_top_k ({self.max_top_k}), got {self.top_k}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"chunk_overlap_tokens must be between 0 and chunk_tokens - 1 ({self.chunk_tokens - 1}),"
@@ -193,8 +206,33 @@ class Settings:
                                  milvus_uri=self.milvus_uri, milvus_token=self.milvus_token,
                                  milvus_collection=self.milvus_collection)
 
+    def load_limits(self, upload: bool = False):
+        """What one file may hold (rag.loading.LoadLimits); an upload in the chat is held to the upload limit."""
+        from rag.loading import LoadLimits
+
+        if upload:
+            return LoadLimits(min(self.max_upload_bytes, self.max_file_bytes), self.max_article_bytes,
+                              max_articles=MAX_UPLOAD_ARTICLES, setting="CITELINE_MAX_UPLOAD_BYTES")
+        return LoadLimits(self.max_file_bytes, self.max_article_bytes)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _check_types(settings: Settings) -> None:
+    """Each setting of the type its default has (Python callers may pass anything): a message, not a TypeError."""
+    for f in fields(settings):
+        value, kind = getattr(settings, f.name), _field_type(f)
+        if issubclass(kind, Path):
+            ok, name = isinstance(value, str | os.PathLike), "a path"
+        elif kind in (int, float):
+            ok = isinstance(value, int | float if kind is float else int) and not isinstance(value, bool)
+            ok = ok and value == value  # not NaN
+            name = "a number" if kind is float else "a whole number"
+        else:
+            ok, name = isinstance(value, kind), f"a {kind.__name__}"
+        if not ok:
+            raise SettingsError(f"the setting {f.name} must be {name}, not {value!r}")
 
 
 def _field_type(f: dataclasses.Field) -> type:
