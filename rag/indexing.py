@@ -16,16 +16,25 @@ from filelock import FileLock, Timeout
 
 from rag.chunking import MAX_TITLE_TOKENS, Chunker
 from rag.embedding import Embedder
-from rag.errors import CitelineError, IndexMismatchError
-from rag.loading import LoadError, discover, file_sha256, load_file
+from rag.errors import CitelineError, IndexMismatchError, write_failed
+from rag.loading import LoadError, LoadLimits, SourceFile, discover, file_sha256, load_file, too_large
 from rag.schema import Article, Chunk
 from rag.settings import Settings
-from rag.store import IndexReader, Manifest, check_compatible, read_manifest, write_generation
+from rag.store import (
+    IndexReader,
+    Manifest,
+    check_compatible,
+    check_index_dir,
+    check_no_stray_index,
+    read_manifest,
+    write_generation,
+)
 from rag.vectorstore import VectorStoreConfig, check_reachable
 
 CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"
 NO_VECTOR = -(2**62)  # a chunk past the article's dense_chunks: its vector stays zero, BM25 still finds it
+MAX_ALIASES = 1000  # names kept for copies of one article (wire copies): enough for evaluation, bounded work
 
 
 @dataclass
@@ -60,10 +69,24 @@ def display_path(path: Path) -> str:
 
 
 def merge_aliases(into: Article, copy: Article) -> None:
-    """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it."""
+    """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it.
+    At most MAX_ALIASES: a file repeating one line a million times must not make this quadratic."""
     for key in (copy.doc_id or copy.source, *copy.aliases):
+        if len(into.aliases) >= MAX_ALIASES:
+            return
         if key and key not in (into.doc_id, into.source) and key not in into.aliases:
             into.aliases.append(key)
+
+
+@contextlib.contextmanager
+def writing(index_dir: Path) -> Iterator[None]:
+    """The index folder's write lock, and a failed write (disk full, no permission) as a message that says so."""
+    check_index_dir(index_dir)
+    try:
+        with index_lock(index_dir):
+            yield
+    except OSError as exc:
+        raise write_failed(index_dir, exc) from None
 
 
 @contextlib.contextmanager
@@ -119,7 +142,7 @@ class Indexer:
         log = log or (lambda message: print(message, file=sys.stderr))
         index_dir = Path(self.settings.index_dir)
         self._on_progress = on_progress
-        with index_lock(index_dir):
+        with writing(index_dir):
             return self._index_locked(index_dir, list(paths), prune, rebuild, progress, log)
 
     def _index_locked(self, index_dir: Path, paths: list[str | Path], prune: bool, rebuild: bool, progress: bool,
@@ -132,6 +155,8 @@ class Indexer:
         self.embedder.warm_up()
         report.seconds["model"] = time.perf_counter() - started
         previous = None if rebuild else read_manifest(index_dir)
+        if not rebuild:
+            check_no_stray_index(index_dir)
         old: IndexReader | None = None
         if previous is not None:
             check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
@@ -154,6 +179,23 @@ class Indexer:
             if old is not None:
                 old.close()
 
+    @staticmethod
+    def _read(found: SourceFile, before: dict | None, limits: LoadLimits, report: IndexReport
+              ) -> tuple[str, list[Article] | None]:
+        """The file's hash and articles (None when its content is what the index holds). Sizes are checked
+        before a byte is read, and only regular files are opened: a FIFO or /dev/zero never blocks a build."""
+        limit = limits.file_limit(found.path)
+        if found.size > limit:
+            raise LoadError(too_large(found.size, limit, limits.setting if limit == limits.max_file_bytes
+                                      else "CITELINE_MAX_ARTICLE_BYTES"))
+        try:
+            sha = file_sha256(found.path, limit)
+        except OSError as exc:
+            raise LoadError(f"cannot be read ({exc.strerror or exc})") from None
+        if before and before["sha256"] == sha:
+            return sha, None
+        return sha, load_file(found.path, display_path(found.path), report.skipped, limits)
+
     def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
         discovery = discover(paths)
         report.skipped.extend(discovery.problems)
@@ -163,25 +205,20 @@ class Indexer:
         loaded: dict[str, Article] = {}
 
         bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
+        limits = self.settings.load_limits()
         for found in bar:
             before = old_sources.get(found.key)
             if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
                 report.files_unchanged += 1
                 continue
             try:
-                sha = file_sha256(found.path)
-            except OSError as exc:
-                report.skipped.append((str(found.path), f"cannot be read ({exc.strerror or exc})"))
-                continue
-            if before and before["sha256"] == sha:
-                sources[found.key] = {**before, "size": found.size, "mtime_ns": found.mtime_ns}
-                report.files_unchanged += 1
-                continue
-            try:
-                articles = load_file(found.path, display_path(found.path), report.skipped,
-                                     self.settings.max_file_bytes)
+                sha, articles = self._read(found, before, limits, report)
             except LoadError as exc:
                 report.skipped.append((str(found.path), str(exc)))
+                continue
+            if articles is None:  # touched, not changed
+                sources[found.key] = {**before, "size": found.size, "mtime_ns": found.mtime_ns}
+                report.files_unchanged += 1
                 continue
             report.files_loaded += 1
             ids = []
@@ -287,7 +324,7 @@ class Indexer:
         index_dir = Path(self.settings.index_dir)
         doomed = set(article_ids)
         report = IndexReport()
-        with index_lock(index_dir):
+        with writing(index_dir):
             previous = read_manifest(index_dir)
             if previous is None:
                 raise CitelineError(f"there is no index in {index_dir}")

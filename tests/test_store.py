@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.api import Citeline
-from rag.errors import CitelineError, IndexMismatchError, SettingsError
+from rag.errors import CitelineError, IndexMismatchError, IndexWriteError, SettingsError
 from rag.settings import Settings
 from rag.store import MANIFEST, open_index, read_manifest
 from tests.conftest import ROOT, SEED, milvus_collections, run_rag, seed_line
@@ -110,7 +110,7 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path,
         raise OSError("disk full")
 
     monkeypatch.setattr(rag.store, stage, explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(IndexWriteError, match="cannot write the index.*disk full.*unchanged"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
     after = read_manifest(app.index_dir)
