@@ -66,6 +66,13 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def lines(self) -> str:
+        """"line 12" or "lines 12-14", as a reader would write it."""
+        if self.line_start == self.line_end:
+            return f"line {self.line_start}"
+        return f"lines {self.line_start}-{self.line_end}"
+
 
 @dataclass
 class Answer:

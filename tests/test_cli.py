@@ -37,7 +37,7 @@ def test_super_bowl_abstains(cli_index):
 def test_text_output_lists_numbered_sources(cli_index):
     result = run_rag("ask", "Who was killed at Camp Taji?", "--index-dir", cli_index)
     assert result.returncode == 0, result.stderr
-    assert f"[1] seeds/{SEED.name}, lines 12-12: {seed_line(12)}" in result.stdout
+    assert f"[1] seeds/{SEED.name}, line 12: {seed_line(12)}" in result.stdout
 
 
 @pytest.mark.parametrize(("question", "message"), [("   ", "empty"), ("why " * 1000, "limit")])
@@ -78,7 +78,7 @@ def test_index_command_reports_skips_and_counts(tmp_path):
 
 
 def test_missing_index_and_no_seeds(tmp_path):
-    result = run_rag("ask", "Who?", "--index-dir", str(tmp_path / "none"), cwd=tmp_path)
+    result = run_rag("ask", "Who was killed?", "--index-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert result.returncode == 2 and "rag index" in result.stderr and "Traceback" not in result.stderr
 
 
