@@ -179,7 +179,7 @@ class ExtractiveAnswerer:
         if not citations:
             for hit in hits[:ABSTAIN_PASSAGES]:
                 _cite(citations, hit.article, hit.chunk.line_start, hit.chunk.line_end)
-        text = f"The indexed articles do not say {_as_clause(question)}."
+        text = f"The indexed articles do not answer {_as_clause(question)}"
         if citations:
             markers = ", ".join(f"[{c.n}]" for c in citations)
             text += f" The closest passages are {markers}."
@@ -289,12 +289,8 @@ def _cite(citations: list[Citation], article: Article, line_start: int, line_end
     return n
 
 
-_WH = re.compile(r"^(who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
-
-
 def _as_clause(question: str) -> str:
-    """'Who won the 2020 Super Bowl?' -> 'who won the 2020 Super Bowl'; other questions are quoted."""
-    text = " ".join(question.split()).rstrip(" ?.!")
-    if _WH.match(text):
-        return text[0].lower() + text[1:]
-    return f"“{text}”"
+    """The question quoted as asked, closing the sentence: a clause made from it ("do not say how much did the
+    Marisol Beacon cost") is not English, and undoing the inversion would need the verb's tenses."""
+    text = " ".join(question.split())
+    return f"“{text}”" + ("" if text.endswith(("?", "!", ".")) else ".")
