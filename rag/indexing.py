@@ -68,6 +68,16 @@ def display_path(path: Path) -> str:
         return str(absolute)
 
 
+def as_path_list(paths: Iterable[str | Path] | str | Path) -> list:
+    """The paths to index: one path alone is a list of one (not of its characters)."""
+    if isinstance(paths, str | os.PathLike):
+        return [paths]
+    try:
+        return list(paths)
+    except TypeError:
+        raise CitelineError(f"paths to index must be a path or a list of paths, not {paths!r}") from None
+
+
 def merge_aliases(into: Article, copy: Article) -> None:
     """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it.
     At most MAX_ALIASES: a file repeating one line a million times must not make this quadratic."""
@@ -143,7 +153,7 @@ class Indexer:
         index_dir = Path(self.settings.index_dir)
         self._on_progress = on_progress
         with writing(index_dir):
-            return self._index_locked(index_dir, list(paths), prune, rebuild, progress, log)
+            return self._index_locked(index_dir, as_path_list(paths), prune, rebuild, progress, log)
 
     def _index_locked(self, index_dir: Path, paths: list[str | Path], prune: bool, rebuild: bool, progress: bool,
                       log: Callable[[str], None]) -> IndexReport:

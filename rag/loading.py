@@ -18,6 +18,7 @@ from typing import BinaryIO
 from rag.dates import find_published, parse_date
 from rag.furniture import furniture_lines
 from rag.schema import Article
+from rag.textsafe import encodable, has_surrogates
 
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -43,8 +44,19 @@ class LoadLimits:
 
     max_file_bytes: int = 200_000_000  # bytes read from one file, a .gz counted as it expands
     max_article_bytes: int = 5_000_000  # one .txt/.md/.html file, or one line of a .jsonl
-    max_articles: int | None = None  # articles in one file (the chat's uploads have a cap)
-    setting: str = "CITELINE_MAX_FILE_BYTES"  # the setting a user raises to allow more
+    max_articles: int = 100_000  # articles in one file
+    upload: bool = False  # the limits of one upload in the chat, which are smaller
+
+    @property
+    def setting(self) -> str:
+        """The setting that raises the file limit."""
+        return "CITELINE_MAX_UPLOAD_BYTES" if self.upload else "CITELINE_MAX_FILE_BYTES"
+
+    def too_many_articles(self) -> str:
+        if self.upload:
+            return (f"holds more than {self.max_articles:,} articles, the most one upload may hold; index large"
+                    " collections with `rag index`")
+        return f"holds more than {self.max_articles:,} articles (the limit is CITELINE_MAX_FILE_ARTICLES)"
 
     def file_limit(self, path: Path) -> int:
         """The most bytes this file may hold on disk."""
@@ -127,6 +139,9 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
     seen: set[str] = set()
 
     def add(path: Path) -> None:
+        if has_surrogates(str(path)):  # bytes that are not UTF-8: SQLite could not store the name
+            found.problems.append((encodable(str(path)), "its name is not valid UTF-8; rename the file"))
+            return
         if not is_supported(path):
             found.problems.append((str(path), f"not a supported type ({', '.join(SUPPORTED_SUFFIXES)})"))
             return
@@ -143,7 +158,10 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
             seen.add(key)
             found.files.append(SourceFile(path=path, key=key, size=info.st_size, mtime_ns=info.st_mtime_ns))
 
-    for raw in paths:
+    for raw in [paths] if isinstance(paths, str | os.PathLike) else paths:
+        if not isinstance(raw, str | os.PathLike) or not str(raw) or "\x00" in str(raw):
+            found.problems.append((encodable(repr(raw)[:80]), "not a path"))
+            continue
         path = Path(raw)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
@@ -322,9 +340,8 @@ def load_jsonl(path: Path, source: str, problems: list[tuple[str, str]] | None =
         article = _jsonl_article(raw, number, source, where, bad)
         if article is not None:
             articles.append(article)
-            if limits.max_articles is not None and len(articles) > limits.max_articles:
-                raise LoadError(f"holds more than {limits.max_articles:,} articles, the most one upload may hold;"
-                                " index large collections with `rag index`")
+            if len(articles) > limits.max_articles:
+                raise LoadError(limits.too_many_articles())
     bad.close()
     if not articles:
         raise LoadError("no articles in it")
@@ -399,10 +416,12 @@ def load_file(path: Path, source: str | None = None, problems: list[tuple[str, s
     limits = limits or LoadLimits()
     kind = suffix_of(path)
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except OSError as exc:
         raise LoadError(f"cannot be read ({exc.strerror or exc})") from None
-    if size == 0:
+    if not stat.S_ISREG(info.st_mode):
+        raise LoadError(f"not a regular file ({file_kind(info.st_mode)}); only regular files are read")
+    if info.st_size == 0:
         raise LoadError("empty (0 bytes)")
     try:
         if kind in JSONL_SUFFIXES:

@@ -136,6 +136,7 @@ class Settings:
     max_article_bytes: int = 5_000_000
     # one file uploaded in the chat, also as it expands; larger collections go through `rag index`.
     max_upload_bytes: int = 20_000_000
+    max_file_articles: int = 100_000  # articles in one .jsonl file (the largest benchmark corpus holds 4,973)
     # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
     # index is read from the store its manifest names; a build into it must name the same store.
     vector_store: str = "faiss"
@@ -149,12 +150,14 @@ class Settings:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
         positive = ("batch_size", "chunk_tokens", "top_k", "max_answer_sentences", "max_question_chars",
-                    "max_top_k", "max_file_bytes", "max_article_bytes", "max_upload_bytes")
+                    "max_top_k", "max_file_bytes", "max_article_bytes", "max_upload_bytes", "max_file_articles")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.top_k > self.max_top_k:
             raise SettingsError(f"top_k must be at most max_top_k ({self.max_top_k}), got {self.top_k}")
+        if self.chunk_tokens < 32:
+            raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"chunk_overlap_tokens must be between 0 and chunk_tokens - 1 ({self.chunk_tokens - 1}),"
@@ -164,8 +167,6 @@ class Settings:
             raise SettingsError(f"answer_embed_sentences must be 0 (none) or more, got {self.answer_embed_sentences}")
         if self.dense_chunks < 0:
             raise SettingsError(f"dense_chunks must be 0 (every chunk) or more, got {self.dense_chunks}")
-        if self.chunk_tokens < 32:
-            raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0.0 <= self.min_support <= 1.0:
             raise SettingsError(f"min_support must be between 0 and 1, got {self.min_support}")
         if self.embed_backend not in EMBED_BACKENDS:
@@ -212,8 +213,8 @@ class Settings:
 
         if upload:
             return LoadLimits(min(self.max_upload_bytes, self.max_file_bytes), self.max_article_bytes,
-                              max_articles=MAX_UPLOAD_ARTICLES, setting="CITELINE_MAX_UPLOAD_BYTES")
-        return LoadLimits(self.max_file_bytes, self.max_article_bytes)
+                              min(MAX_UPLOAD_ARTICLES, self.max_file_articles), upload=True)
+        return LoadLimits(self.max_file_bytes, self.max_article_bytes, self.max_file_articles)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
