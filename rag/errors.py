@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import shutil
 from pathlib import Path
+
+LOW_SPACE = 4 << 20  # bytes free below which a write that failed without a reason is taken for a full disk
 
 
 class CitelineError(Exception):
@@ -56,6 +60,14 @@ def os_error_advice(exc: OSError) -> str:
 
 
 def write_failed(index_dir: Path | str, exc: OSError) -> IndexWriteError:
+    """A failed write as a message. Some writers (numpy, FAISS, SQLite) lose the errno of a full disk; the free
+    space tells it then."""
     reason = exc.strerror or str(exc)
+    if exc.errno is None:
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(index_dir).free
+            if free < LOW_SPACE:
+                exc = OSError(errno.ENOSPC, f"no space left on the disk ({free:,} bytes free; {reason})")
+                reason = exc.strerror
     return IndexWriteError(f"cannot write the index in {index_dir}: {reason}; {os_error_advice(exc)}."
                            " The index in force is unchanged")

@@ -57,7 +57,11 @@ def write(index_dir: Path, generation: int, vectors: np.ndarray, ann_threshold: 
     path = Path(index_dir) / record["file"]
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        faiss.write_index(index, str(tmp))
+        try:
+            faiss.write_index(index, str(tmp))
+        except RuntimeError as exc:  # FAISS reports a failed write (a full disk) as a RuntimeError
+            last = (str(exc).strip().splitlines() or ["write error"])[-1]
+            raise OSError(f"FAISS could not write {tmp.name}: {last}") from None
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -545,6 +545,15 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk]) -> None:
+    """The metadata of a generation. SQLite's own errors (a full disk) are OSErrors here, as other writes' are."""
+    try:
+        _fill_sqlite(path, articles, chunks)
+    except sqlite3.Error as exc:
+        raise OSError(f"SQLite could not write {path.name}: {exc}") from None
+    _fsync_file(path)
+
+
+def _fill_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk]) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     db = sqlite3.connect(path)
@@ -565,4 +574,3 @@ def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chun
         db.commit()
     finally:
         db.close()
-    _fsync_file(path)

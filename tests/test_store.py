@@ -110,7 +110,7 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path,
         raise OSError("disk full")
 
     monkeypatch.setattr(rag.store, stage, explode)
-    with pytest.raises(IndexWriteError, match="cannot write the index.*disk full.*unchanged"):
+    with pytest.raises(IndexWriteError, match=r"cannot write the index.*disk full.*unchanged"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
     after = read_manifest(app.index_dir)
