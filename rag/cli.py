@@ -90,6 +90,12 @@ def _day(text: str):
     return day
 
 
+def _port(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -107,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "Serve the chat UI. Without an index, seeds/ is indexed first.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--port", type=_port, default=7860, help="port, 1 to 65535 (default 7860)")
     listing = _command(commands, "list", [settings], "list the indexed articles",
                        "List the indexed articles: id, date, chunks, source, title. The index in use is named on"
                        " standard error.")

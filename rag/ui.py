@@ -156,6 +156,27 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+def user_error(message: str) -> gr.Error:
+    """A user's mistake, as Gradio returns it: the message to the client (escaped for the browser's error box,
+    which reads HTML), and no traceback in the server's log, which is for the server's own errors."""
+    return gr.Error(html.escape(message, quote=False), title="Citeline", print_exception=False)
+
+
+class CitelineBlocks(gr.Blocks):
+    """Blocks whose input checks are user errors. A script can send what the browser never does (k=0 to the
+    slider, a mode not offered, a history that is not a conversation, a file of another type or a path it never
+    uploaded): Gradio refuses it before our code runs, and would log each refusal as a server traceback."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error as exc:
+            raise user_error(str(exc.message)) from None
+        except ValueError as exc:  # pydantic's ValidationError, Gradio's InvalidPathError, a wrong number of inputs
+            first = (str(exc).strip().splitlines() or ["not what this endpoint takes"])[0]
+            raise user_error(f"the request does not fit this endpoint's inputs: {first}") from None
+
+
 class ChatUI:
     """The app's behaviour, kept apart from the layout so each handler is a plain method."""
 
@@ -173,7 +194,7 @@ class ChatUI:
         try:
             answer = self.app.ask(question, k, since=since, until=until, as_of=as_of, mode=mode or "extractive")
         except CitelineError as exc:
-            raise gr.Error(_e(str(exc)), title="Citeline", print_exception=False) from None
+            raise user_error(str(exc)) from None
         return answer.to_dict()
 
     def _check(self, message: Any, asked: list, k: Any, since: Any, until: Any, as_of: Any, mode: Any) -> tuple:
@@ -375,7 +396,7 @@ class ChatUI:
 
 def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: int | None = None) -> gr.Blocks:
     ui = ChatUI(app, upload_dir, max_upload_bytes)
-    with gr.Blocks(title="Citeline") as demo:
+    with CitelineBlocks(title="Citeline") as demo:
         gr.Markdown("# Citeline\nAsk your news articles. Every answer cites the exact lines it came from.")
         asked = gr.State([])
         with gr.Tab("Ask"), gr.Row():
@@ -430,7 +451,8 @@ def _articles_tab(ui: ChatUI) -> tuple:
                          datatype=["str", "str", "number", "str", "str"], interactive=False, elem_id="articles",
                          wrap=True, column_widths=TABLE_WIDTHS)
     with gr.Row():
-        chosen = gr.Dropdown(choices=ui.article_choices(), label="Article", scale=4, elem_id="chosen")
+        chosen = gr.Dropdown(choices=ui.article_choices(), label="Article", scale=4, elem_id="chosen",
+                             allow_custom_value=True)  # an id that is not there is our message, not Gradio's
         open_button = gr.Button("Open", scale=1, elem_id="open")
         remove_button = gr.Button("Remove from the index…", variant="stop", scale=1, elem_id="remove")
     with gr.Row(visible=False, elem_id="confirm-remove") as confirm_row:
