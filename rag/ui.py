@@ -454,7 +454,7 @@ def _articles_tab(ui: ChatUI) -> tuple:
         chosen = gr.Dropdown(choices=ui.article_choices(), label="Article", scale=4, elem_id="chosen",
                              allow_custom_value=True)  # an id that is not there is our message, not Gradio's
         open_button = gr.Button("Open", scale=1, elem_id="open")
-        remove_button = gr.Button("Remove from the index…", variant="stop", scale=1, elem_id="remove")
+        remove_button = gr.Button("Remove…", variant="stop", scale=1, elem_id="remove")
     with gr.Row(visible=False, elem_id="confirm-remove") as confirm_row:
         confirm_text = gr.Markdown(elem_id="confirm-text")
         yes = gr.Button("Yes, remove it", variant="stop", scale=0, elem_id="confirm-yes")

@@ -189,3 +189,27 @@ def test_index_paths_are_checked(make_app, tmp_path):
     assert [reason for _, reason in report.skipped] == ["not a path"] * 3 and not report.written
     report = app.index(str(SEED), progress=False)  # one path as a string is one path, not its characters
     assert report.articles_added == 1
+
+
+def test_index_files_are_readable_by_other_users(make_app):
+    """The manifest was written 0600 (mkstemp's mode), so no one else could read an index that was shared."""
+    import stat
+
+    from rag.store import current_umask
+
+    app = make_app()
+    app.index([SEED], progress=False)
+    assert stat.S_IMODE((app.index_dir / MANIFEST).stat().st_mode) == 0o666 & ~current_umask()
+
+
+def test_help_puts_the_answer_options_together_with_defaults_and_examples():
+    from rag.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    text = commands["ask"].format_help()
+    retrieval, answering = text.split("answering (")[0].split("retrieval (")[1], text.split("answering (")[1]
+    assert "--answer-mode" in answering and "--llm-model" in answering and "--answer-mode" not in retrieval
+    assert "default 0.45" in " ".join(answering.split())
+    assert "examples:" in text and 'rag ask "Who was killed at Camp Taji?"' in text
+    for name in ("index", "eval", "serve", "list", "show"):
+        assert "examples:" in commands[name].format_help()
