@@ -206,17 +206,11 @@ class Indexer:
             return sha, None
         return sha, load_file(found.path, display_path(found.path), report.skipped, limits)
 
-    def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
-        discovery = discover(paths)
-        report.skipped.extend(discovery.problems)
-        report.files_seen = len(discovery.files)
-        old_sources: dict[str, dict] = dict(previous.sources) if previous else {}
-        sources: dict[str, dict] = dict(old_sources)
-        loaded: dict[str, Article] = {}
-
-        bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
+    def _read_all(self, files: Iterable[SourceFile], old_sources: dict[str, dict], sources: dict[str, dict],
+                  loaded: dict[str, Article], report: IndexReport) -> None:
+        """Read the files that changed into `loaded` (copies merged) and record each one in `sources`."""
         limits = self.settings.load_limits()
-        for found in bar:
+        for found in files:
             before = old_sources.get(found.key)
             if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
                 report.files_unchanged += 1
@@ -231,15 +225,74 @@ class Indexer:
                 report.files_unchanged += 1
                 continue
             report.files_loaded += 1
-            ids = []
             for article in articles:
-                if article.id not in ids:
-                    ids.append(article.id)
                 if article.id in loaded:
                     merge_aliases(loaded[article.id], article)
                 else:
                     loaded[article.id] = article
+            ids = list(dict.fromkeys(article.id for article in articles))
             sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
+
+    def _assemble(self, wanted: list[str], old: IndexReader | None, old_rows: dict[str, list[int]],
+                  loaded: dict[str, Article]) -> tuple[list[Article], list[Chunk], list[int], list[Chunk]]:
+        """Chunk what is new; carry the chunks of articles the index already holds. Returns the articles, their
+        chunks, where each chunk's vector comes from (a row of the old index, NO_VECTOR, or -1 - its position
+        among the fresh chunks), and the fresh chunks to embed."""
+        chunker = self.make_chunker()
+        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
+        articles: list[Article] = []
+        chunks: list[Chunk] = []
+        vector_source: list[int] = []
+        fresh: list[Chunk] = []
+        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
+        for article_id in wanted:
+            if article_id in old_rows and article_id in old_articles:
+                if article_id in loaded:
+                    merge_aliases(old_articles[article_id], loaded[article_id])
+                articles.append(old_articles[article_id])
+                chunks.extend(old.chunks_of(article_id))
+                vector_source.extend(old_rows[article_id])
+                continue
+            article = loaded[article_id]
+            articles.append(article)
+            for number, chunk in enumerate(chunker.chunk(article)):
+                chunks.append(chunk)
+                if dense_cap is not None and number >= dense_cap:
+                    vector_source.append(NO_VECTOR)  # found by BM25 only
+                    continue
+                vector_source.append(-1 - len(fresh))
+                fresh.append(chunk)
+        return articles, chunks, vector_source, fresh
+
+    def _vectors(self, old: IndexReader | None, rows: int, vector_source: list[int], fresh: list[Chunk],
+                 progress: bool, report: IndexReport) -> np.ndarray:
+        """Every chunk's vector: carried from the old index, embedded now, or zero (BM25 only)."""
+        embed_started = time.perf_counter()
+        # Wire copies repeat whole paragraphs: each distinct text is embedded once.
+        distinct: dict[str, int] = {}
+        slot = [distinct.setdefault(c.embed_text, len(distinct)) for c in fresh]
+        new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
+        report.chunks_embedded = len(distinct)
+        report.seconds["embed"] = time.perf_counter() - embed_started
+        old_vectors = old.all_vectors() if old is not None and old.size else None
+        vectors = np.zeros((rows, self.embedder.dimension), dtype=np.float32)
+        for row, origin in enumerate(vector_source):
+            if origin >= 0:
+                vectors[row] = old_vectors[origin]
+            elif origin != NO_VECTOR:
+                vectors[row] = new_vectors[slot[-1 - origin]]
+        return vectors
+
+    def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
+        discovery = discover(paths)
+        report.skipped.extend(discovery.problems)
+        report.files_seen = len(discovery.files)
+        old_sources: dict[str, dict] = dict(previous.sources) if previous else {}
+        sources: dict[str, dict] = dict(old_sources)
+        loaded: dict[str, Article] = {}
+
+        bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
+        self._read_all(bar, old_sources, sources, loaded, report)
         report.seconds["read"] = time.perf_counter() - started - report.seconds.get("model", 0.0)
 
         if prune:
@@ -262,59 +315,18 @@ class Indexer:
             report.seconds["total"] = time.perf_counter() - started
             return report
 
-        # Chunk what is new; carry chunks and vectors of articles the index already holds.
         chunk_started = time.perf_counter()
-        chunker = self.make_chunker()
-        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
-        old_vectors = old.all_vectors() if old is not None and old.size else None
-        articles: list[Article] = []
-        chunks: list[Chunk] = []
-        vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
-        fresh: list[Chunk] = []
-        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
-        for article_id in wanted:
-            if article_id in old_rows and article_id in old_articles:
-                if article_id in loaded:
-                    merge_aliases(old_articles[article_id], loaded[article_id])
-                articles.append(old_articles[article_id])
-                carried = old.chunks_of(article_id)
-                chunks.extend(carried)
-                vector_source.extend(old_rows[article_id])
-            else:
-                article = loaded[article_id]
-                articles.append(article)
-                for number, chunk in enumerate(chunker.chunk(article)):
-                    chunks.append(chunk)
-                    if dense_cap is not None and number >= dense_cap:
-                        vector_source.append(NO_VECTOR)  # found by BM25 only
-                        continue
-                    vector_source.append(-1 - len(fresh))
-                    fresh.append(chunk)
+        articles, chunks, vector_source, fresh = self._assemble(wanted, old, old_rows, loaded)
         report.seconds["chunk"] = time.perf_counter() - chunk_started
-
-        embed_started = time.perf_counter()
-        # Wire copies repeat whole paragraphs: each distinct text is embedded once.
-        distinct: dict[str, int] = {}
-        slot = [distinct.setdefault(c.embed_text, len(distinct)) for c in fresh]
-        new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
-        report.chunks_embedded = len(distinct)
-        report.seconds["embed"] = time.perf_counter() - embed_started
-
-        dimension = self.embedder.dimension
-        vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
-        for row, origin in enumerate(vector_source):
-            if origin >= 0:
-                vectors[row] = old_vectors[origin]
-            elif origin != NO_VECTOR:
-                vectors[row] = new_vectors[slot[-1 - origin]]
+        vectors = self._vectors(old, len(chunks), vector_source, fresh, progress, report)
         # What the write does not need goes before it: BM25 building is the peak of a large build's memory.
-        del new_vectors, old_vectors, fresh, distinct, slot, vector_source, loaded, old_articles
+        del vector_source, fresh, loaded
         gc.collect()
 
         write_started = time.perf_counter()
         manifest = Manifest(
             embedder=self.embedder.name,
-            dimension=dimension,
+            dimension=self.embedder.dimension,
             chunking=self.chunking,
             generation=previous.generation if previous else 0,
             sources=sources,
@@ -332,7 +344,7 @@ class Indexer:
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Drop articles from every part of the index (vectors, BM25, metadata, manifest); nothing is embedded."""
         index_dir = Path(self.settings.index_dir)
-        doomed = set(article_ids)
+        doomed = {article_ids} if isinstance(article_ids, str) else set(article_ids)  # one id, not its letters
         report = IndexReport()
         with writing(index_dir):
             previous = read_manifest(index_dir)
