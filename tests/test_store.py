@@ -157,6 +157,7 @@ def _wait_for_temporary_files(index_dir, process, timeout: float = 240.0) -> boo
 
 
 @pytest.mark.parametrize("point", ["starting", "loading the model", "embedding", "writing"])
+@pytest.mark.slow
 def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_path):
     """A real `rag index` killed with SIGKILL at several moments: while Python starts (0.3 s), while it loads the
     model (2 s), while it embeds (9 s), and the moment its new generation's files appear."""
@@ -186,6 +187,7 @@ def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_
     app.close()
 
 
+@pytest.mark.slow
 def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
     index_dir, process = big_build
     time.sleep(6)
@@ -322,6 +324,7 @@ def test_an_unreachable_milvus_server_is_a_clear_error(make_app, copy_seeds):
     assert read_manifest(app.index_dir) is None
 
 
+@pytest.mark.slow
 def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path):
     from rag import milvus_store
 
@@ -354,6 +357,7 @@ def test_vector_store_settings_are_checked_at_construction(setting, value, messa
     assert env.vector_store_config().backend == "milvus" and env.milvus_uri == "http://db:19530"
 
 
+@pytest.mark.slow
 def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
     code = (
         "import sys, numpy as np\n"
@@ -366,6 +370,7 @@ def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
+@pytest.mark.slow
 def test_rag_index_and_ask_on_milvus_lite_from_the_command_line(tmp_path):
     index_dir = str(tmp_path / "index")
     built = run_rag("index", str(SEED), "--index-dir", index_dir, "--vector-store", "milvus", "-q")
