@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -714,6 +715,7 @@ def run_api_case(ctx: dict, case: ApiCase) -> Result:
         result.traceback, result.ok, result.detail = True, False, f"{type(exc).__name__}: {exc}"
     result.seconds = time.monotonic() - started
     result.lost = len(before - indexed_ids(ctx["index"]))
+    result.peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process, so far
     return result
 
 
