@@ -257,7 +257,11 @@ class ChatUI:
         return [(f"{title[:70]} — {source}", article_id) for title, _, _, source, article_id in self.article_rows()]
 
     def _indexed_ids(self) -> set[str]:
-        return {row[4] for row in self.article_rows()}
+        """Ids of the indexed articles, from the chunk table alone (the texts are not needed to tell new ones)."""
+        try:
+            return set(self.app.reader().article_rows()) if self.app.has_index() else set()
+        except CitelineError:
+            return set()
 
     def _check_upload(self, temp: Any) -> tuple[Path, str, list[str]]:
         """The uploaded file, the name it is stored under, and its articles' ids; LoadError says what is wrong."""
