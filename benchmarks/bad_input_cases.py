@@ -562,8 +562,9 @@ def run_cli_case(ws: Workspace, case: CliCase) -> Result:
     escapes = "\x1b" in run.text
     ok = run.code in case.codes and all(h.lower() in run.text.lower() for h in case.hints) and not escapes
     lines = [line for line in run.err.splitlines() if line.strip() and not line.startswith(("Index:", "retrieve "))]
-    detail = f"exit {run.code}: " + (lines[-1] if lines else run.out.strip().splitlines()[-1:][0]
-                                     if run.out.strip() else "")
+    telling = [line for line in lines if line.startswith(("rag ", "skipped "))]  # the error, or why a file was skipped
+    shown = telling[0] if telling else lines[-1] if lines else (run.out.strip().splitlines() or [""])[-1]
+    detail = f"exit {run.code}: {shown}"
     if escapes:
         detail = "ESC in the output; " + detail
     if changed:
