@@ -63,15 +63,16 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-_MARKDOWN_INLINE = re.compile(r"([\\`*_~\[\]<>&|$#])")  # emphasis, code, links, HTML tags, entities, tables, headings
+_MARKDOWN_INLINE = re.compile(r"([\\`*_~<>&|$#])")  # emphasis, code, HTML tags, entities, tables, headings
+_MARKDOWN_LINK = re.compile(r"\](?=[(\[:])")  # the `]` of a link or image ("[x](y)", "[x][y]", "[x]: y")
 _MARKDOWN_LINE_START = re.compile(r"^([ \t]*)(?:([-+=>])|(\d{1,9})([.)]))", re.MULTILINE)  # lists, quotes, rules
 
 
 def _md(text: str) -> str:
     """Text inside Markdown, shown as written: the characters Markdown would read as markup backslash-escaped,
-    so nothing becomes emphasis, a heading, a list, a link, an HTML tag or an entity; and nothing HTML-escaped
-    first, which showed `&#x27;` for every apostrophe."""
-    text = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    so nothing becomes emphasis, a heading, a list, a link, an HTML tag or an entity (a citation marker "[1]"
+    stays as it is); and nothing HTML-escaped first, which showed `&#x27;` for every apostrophe."""
+    text = _MARKDOWN_LINK.sub(r"\\]", _MARKDOWN_INLINE.sub(r"\\\1", text))
     return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2)
                                                            else f"{m.group(3)}\\{m.group(4)}"), text)
 

@@ -213,3 +213,12 @@ def test_help_puts_the_answer_options_together_with_defaults_and_examples():
     assert "examples:" in text and 'rag ask "Who was killed at Camp Taji?"' in text
     for name in ("index", "eval", "serve", "list", "show"):
         assert "examples:" in commands[name].format_help()
+
+
+def test_markdown_escaping_keeps_citation_markers_and_stops_links():
+    from rag.ui import _md
+
+    assert _md("were killed. [1] And wounded. [2]") == "were killed. [1] And wounded. [2]"
+    assert _md("[click](javascript:alert(1)) ![x](y.png)") == "[click\\](javascript:alert(1)) ![x\\](y.png)"
+    assert _md("Wyoming's \"fair\" & <rodeo> *record* #3") == "Wyoming's \"fair\" \\& \\<rodeo\\> \\*record\\* \\#3"
+    assert _md("- a list\n12. ordered") == "\\- a list\n12\\. ordered"
