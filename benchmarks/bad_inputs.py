@@ -206,9 +206,11 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.log = open(self.log_path, "wb")  # noqa: SIM115 (open for the server's whole life)
+        # The llm answer mode names a model that is not there (with or without the llm extra installed).
+        env = {**ws.env, "CITELINE_LLM_MODEL": str(ws.root / "no-such-model.gguf")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rag", "serve", "--index-dir", str(index_dir), "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=ws.env, cwd=ws.root, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ws.root, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}/"
         self._wait_until_up()
         from gradio_client import Client
