@@ -15,8 +15,8 @@ import numpy as np
 
 from rag.chunking import Sentence, line_sentences
 from rag.embedding import Embedder
-from rag.schema import Answer, Article, Citation, Hit
 from rag.reader import ChoiceReading, Reading
+from rag.schema import Answer, Article, Citation, Hit
 from rag.short_answer import short_answer
 from rag.terms import STOPWORDS, contains_phrase, names, stem, term_set, terms, words
 
@@ -101,8 +101,8 @@ class ExtractiveAnswerer:
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append(ScoredSentence(hit.article, sentence, hit.rank, article_rank, terms=term_set(sentence.text),
-                                       chunk_similarity=hit.similarity))
+                found.append(ScoredSentence(hit.article, sentence, hit.rank, article_rank,
+                                            terms=term_set(sentence.text), chunk_similarity=hit.similarity))
         return found
 
     def score(self, question: QuestionParts, query_vector: np.ndarray, candidates: list[ScoredSentence]) -> None:
@@ -188,7 +188,7 @@ class ExtractiveAnswerer:
         if not citations:
             for hit in hits[:ABSTAIN_PASSAGES]:
                 _cite(citations, hit.article, hit.chunk.line_start, hit.chunk.line_end)
-        text = f"The indexed articles do not say {_as_clause(question)}."
+        text = f"The indexed articles do not answer {_as_clause(question)}"
         if citations:
             markers = ", ".join(f"[{c.n}]" for c in citations)
             text += f" The closest passages are {markers}."
@@ -298,15 +298,11 @@ def _cite(citations: list[Citation], article: Article, line_start: int, line_end
     return n
 
 
-_WH = re.compile(r"^(who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
-
-
 def _as_clause(question: str) -> str:
-    """'Who won the 2020 Super Bowl?' -> 'who won the 2020 Super Bowl'; other questions are quoted."""
-    text = " ".join(question.split()).rstrip(" ?.!")
-    if _WH.match(text):
-        return text[0].lower() + text[1:]
-    return f"“{text}”"
+    """The question quoted as asked, closing the sentence: a clause made from it ("do not say how much did the
+    Marisol Beacon cost") is not English, and undoing the inversion would need the verb's tenses."""
+    text = " ".join(question.split())
+    return f"“{text}”" + ("" if text.endswith(("?", "!", ".")) else ".")
 
 
 class ReadingComposer:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import numbers
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.answering import ExtractiveAnswerer, ReadingComposer
+from rag.dates import to_date
 from rag.embedding import Embedder, make_embedder
-from rag.errors import BadQuestionError, IndexMissingError
+from rag.errors import BadQuestionError, IndexMissingError, SettingsError
 from rag.generation import GenerativeAnswerer, Hint, make_chat_model
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
@@ -19,7 +24,49 @@ from rag.reader import Reader
 from rag.retrieval import Filters, Retriever
 from rag.schema import Answer, Hit
 from rag.settings import Settings
-from rag.store import IndexReader, check_compatible, open_index, read_manifest
+from rag.store import IndexReader, check_compatible, check_index_dir, check_no_stray_index, open_index, read_manifest
+from rag.terms import STOPWORDS
+from rag.textsafe import has_surrogates, printable
+
+EXAMPLE = 'e.g. "Who was killed at Camp Taji?"'
+ANSWER_MODES = ("extractive", "llm")
+_WORDS = re.compile(r"[^\W_]+")
+NO_MODEL_NOTE = ("answered without a chat model: {reason}. The llm answer mode needs the llm extra"
+                 " (pip install 'citeline[llm]') and a model (CITELINE_LLM_MODEL, or Settings in the chat)")
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_day(value: Any, name: str) -> date | None:
+    """A date option given as a date, a datetime or YYYY-MM-DD text (None or "" for none)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    day = to_date(value.strip()) if isinstance(value, str) else None
+    if day is None:
+        raise BadQuestionError(f"{name} must be a date like 2020-03-13 (YYYY-MM-DD), not {_shown(value)}")
+    return day
+
+
+def as_sources(sources: Any) -> tuple[str, ...]:
+    """Source filters: one path, or a list of them."""
+    if sources is None:
+        return ()
+    items = (sources,) if isinstance(sources, str | Path) else sources
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise BadQuestionError(f"sources must be a path or a list of paths, not {_shown(sources)}") from None
+    if not all(isinstance(item, str | Path) and str(item).strip() for item in items):
+        raise BadQuestionError(f"sources must be a path or a list of paths, not {_shown(sources)}")
+    return tuple(str(item) for item in items)
 
 
 MAX_CHOICES = 10
@@ -49,6 +96,7 @@ class Citeline:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
         self.settings = settings or Settings.from_env()
+        check_index_dir(self.settings.index_dir)
         self.embedder = embedder or make_embedder(self.settings)
         self._reader: IndexReader | None = None
         self._generation: int | None = None
@@ -97,6 +145,7 @@ class Citeline:
         """The index generation in force; reopened when a build has committed a newer one."""
         manifest = read_manifest(self.index_dir)
         if manifest is None:
+            check_no_stray_index(self.index_dir)
             raise IndexMissingError(f"there is no index in {self.index_dir}; build one with `rag index PATH...`")
         if self._reader is None or self._generation != manifest.generation:
             # The old reader is not closed here: a question under way in another thread may still hold it.
@@ -112,16 +161,52 @@ class Citeline:
         self._generation = None
         self._retriever = None
 
-    def check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise BadQuestionError('the question is empty; ask something, e.g. rag ask "Who was killed at Camp Taji?"')
+    def clean_question(self, question: Any) -> str:
+        """The question on one line, without control characters; refused when empty, too long or not text."""
+        if not isinstance(question, str):
+            raise BadQuestionError(f"the question must be text, not {type(question).__name__}")
+        if has_surrogates(question):
+            raise BadQuestionError("the question is not valid text: it holds bytes that are not UTF-8 (or a lone"
+                                   " surrogate); type it again, in a terminal that uses UTF-8")
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise BadQuestionError(
                 f"the question is {len(question):,} characters long; the limit is {limit:,}"
                 " (CITELINE_MAX_QUESTION_CHARS)"
             )
-        return " ".join(question.split())
+        text = " ".join(printable(question).split())
+        if not text:
+            raise BadQuestionError(f"the question is empty; ask something, {EXAMPLE}")
+        return text
+
+    def check_question(self, question: Any) -> str:
+        """A question with something to search for: only punctuation, or only words such as "what is the",
+        would be answered with whatever ranks first, confidently and wrongly."""
+        text = self.clean_question(question)
+        if not any(word.lower() not in STOPWORDS for word in _WORDS.findall(text)):
+            raise BadQuestionError(f"the question has nothing to search for (only punctuation, or only words like"
+                                   f" “what” and “the”); ask about someone, something or somewhere, {EXAMPLE}")
+        return text
+
+    def top_k(self, k: Any) -> int:
+        """Passages to read: a whole number from 1 to max_top_k; None for the setting. One rule for CLI, API, UI."""
+        if k is None:
+            return self.settings.top_k
+        from_form = isinstance(k, str) and k.strip().isdecimal() and len(k.strip()) < 10  # "5"
+        from_slider = isinstance(k, float) and k.is_integer()  # 5.0
+        if from_form or from_slider:
+            k = int(k)
+        limit = self.settings.max_top_k
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= limit:
+            raise BadQuestionError(f"k (passages to read) must be a whole number from 1 to {limit}, not {_shown(k)}")
+        return int(k)
+
+    def answer_mode(self, mode: Any) -> str:
+        if mode is None or mode == "":
+            return self.settings.answer_mode
+        if mode not in ANSWER_MODES:
+            raise BadQuestionError(f"the answer mode must be {' or '.join(ANSWER_MODES)}, not {_shown(mode)}")
+        return mode
 
     def retriever(self) -> Retriever:
         reader = self.reader()
@@ -139,10 +224,7 @@ class Citeline:
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The top k passages for a question, best first."""
-        k = k or self.settings.top_k
-        if k < 1:
-            raise BadQuestionError("k must be at least 1")
-        return self.retriever().retrieve(question, k, query_vector, filters=filters, as_of=as_of)
+        return self.retriever().retrieve(question, self.top_k(k), query_vector, filters=filters, as_of=as_of)
 
     def extractive(self) -> ExtractiveAnswerer:
         return ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences,
@@ -161,12 +243,15 @@ class Citeline:
                choices: Sequence[str] = (), k: int | None = None) -> Answer:
         """The answer from retrieved passages: the reader reads all of `hits`; the first `k` are the closest
         passages shown when it abstains."""
-        *_, answer = self._answer_items(question, hits, query_vector, mode, choices, k)
+        *_, answer = self._answer_items(question, hits, query_vector, self.answer_mode(mode), choices, k)
         return answer
 
-    def _answer_items(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None,
+    def _answer_items(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str,
                       choices: Sequence[str], k: int | None) -> Iterator[str | Answer]:
-        shown = hits[: k or self.settings.top_k]
+        """The answer (after a model's drafts in "llm" mode). The reader reads all of `hits`; the first `k` are
+        the passages an abstention shows. Without a usable chat model, the extractive answer, with a note that
+        says why and how to set one up, rather than an error in place of an answer."""
+        shown = hits[: self.top_k(k)]
         reading = self.answer_reader().read(question, hits, self.reader().annotation, always=bool(choices))
         composer = ReadingComposer(self.extractive())
         if choices:
@@ -177,12 +262,18 @@ class Citeline:
             extractive = composer.answer(reading, shown, query_vector)
         else:
             extractive = self.extractive().answer(question, shown, query_vector)
-        if (mode or self.settings.answer_mode) != "llm":
+        if mode != "llm":
+            yield extractive
+            return
+        try:
+            generative = self.generative()
+        except SettingsError as exc:
+            extractive.note = NO_MODEL_NOTE.format(reason=str(exc).rstrip("."))
             yield extractive
             return
         best = reading.best if reading.answered else None
         hint = Hint(best.text, best.best.article, best.best.line) if best is not None else None
-        yield from self.generative().stream(question, shown, query_vector, hint, extractive)
+        yield from generative.stream(question, shown, query_vector, hint, extractive)
 
     def ask_stream(
         self,
@@ -197,9 +288,16 @@ class Citeline:
         choices: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
+        mode = self.answer_mode(mode)
         choices = check_choices(choices)
+        k = self.top_k(k)
+        # spaCy and the reader's model load while the question is retrieved: a cold `rag ask` waits for the
+        # longer of the two, not for both.
+        warming = threading.Thread(target=self.answer_reader().warm_up, name="reader-warm-up", daemon=True)
+        warming.start()
         question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until, sources,
                                                                               as_of)
+        warming.join()
         for item in self._answer_items(question, hits, query_vector, mode, choices, k):
             if isinstance(item, Answer):
                 done = time.perf_counter()
@@ -230,6 +328,9 @@ class Citeline:
     def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,
                       sources: tuple[str, ...], as_of: date | None) -> tuple:
         question = self.check_question(question)
+        k = self.top_k(k)
+        since, until, as_of = as_day(since, "since"), as_day(until, "until"), as_day(as_of, "as of")
+        sources = as_sources(sources)
         if since and until and since > until:
             raise BadQuestionError(f"--since {since} is after --until {until}")
         reader = self.reader()

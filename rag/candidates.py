@@ -240,7 +240,8 @@ class CandidateExtractor:
             ends.append(match.end())
             words.append(match.group(0).lower())
         stems = [stem(w) for w in words]
-        positions = [i for i, (w, s) in enumerate(zip(words, stems, strict=True)) if s in weights and w not in STOPWORDS]
+        positions = [i for i, (w, s) in enumerate(zip(words, stems, strict=True))
+                     if s in weights and w not in STOPWORDS]
         own = {stems[i] for i in positions}
         total = sum(weights.values()) or 1.0
         context_text, context_terms = _context(hit.article, sentence.line, cache)

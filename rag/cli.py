@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -10,14 +11,34 @@ from pathlib import Path
 
 from rag import __version__
 from rag.errors import CitelineError
+from rag.textsafe import encodable, printable
 
 EXAMPLE_QUESTION = "Who was killed at Camp Taji?"
+EXAMPLES = {
+    "index": ["rag index seeds/", "rag index articles/ --prune", "rag index corpus.jsonl.gz --index-dir news-index",
+              "rag index --rebuild articles/"],
+    "ask": [f'rag ask "{EXAMPLE_QUESTION}"', 'rag ask "How many rockets were fired?" --json',
+            'rag ask "Who was killed?" --since 2020-03-01 --until 2020-03-31 -k 8',
+            'rag ask "What happened this week?" --as-of 2020-03-14',
+            'rag ask "Which airline operated the flight?" --choices "Alaska Airlines" United Delta'],
+    "eval": ["rag eval ../shared/bench/squad2-500 --json squad.json", "rag eval my-articles/ --limit 50"],
+    "train-reader": ["rag train-reader ../shared/bench/rtqa2024 --use-dates --out rag/models/reader.json",
+                     "rag train-reader my-articles/ --out my-reader.json"],
+    "serve": ["rag serve", "rag serve --port 8080 --index-dir news-index"],
+    "list": ["rag list", "rag list --json --index-dir news-index"],
+    "show": ["rag show 000_9e313fdb7c8eba7c.txt --lines 10-14", "rag show d32a195d94f261d6"],
+}
+
+
+def _examples(command: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
 
 
 def _settings_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (also CITELINE_<NAME> environment variables)")
-    group.add_argument("--index-dir", type=Path, help="where the index lives (default: index/)")
+    group.add_argument("--index-dir", type=Path,
+                       help="where the index lives (default: index/ in the working folder, or CITELINE_INDEX_DIR)")
     group.add_argument("--embedder", help="the bundled all-MiniLM-L6-v2 (default) or a local model folder")
     group.add_argument("--embed-backend", choices=("onnx-int8", "onnx", "torch"),
                        help="how vectors are computed: int8 ONNX (default, fastest), float ONNX, or PyTorch")
@@ -31,28 +52,42 @@ def _settings_parent() -> argparse.ArgumentParser:
 
 
 def _retrieval_parent() -> argparse.ArgumentParser:
+    from rag.settings import Settings
+
+    defaults = Settings()
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("retrieval (also CITELINE_<NAME> environment variables)")
-    group.add_argument("-k", type=int, dest="top_k", help="passages to retrieve (default 5)")
+    group.add_argument("-k", type=int, dest="top_k",
+                       help=f"passages to retrieve, 1 to {defaults.max_top_k} (default {defaults.top_k})")
     group.add_argument("--mode", dest="retrieval_mode", choices=("hybrid", "dense", "bm25"),
                        help="dense + BM25 (default), or one of them alone")
-    group.add_argument("--fusion", choices=("weighted", "rrf"), help="how dense and BM25 are combined")
-    group.add_argument("--dense-weight", type=float, help="dense share of a weighted fusion, 0..1")
-    group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with")
-    group.add_argument("--answer-embed-sentences", type=int,
-                       help="sentences per answer scored by embedding (default 0: words, names and chunk similarity)")
-    group.add_argument("--min-support", type=float,
-                       help="support score below which a sentence answer (no short answer asked for) abstains")
-    group.add_argument("--min-confidence", type=float,
-                       help="the reader's confidence below which it answers 'not in the indexed articles'"
-                       " (default: the threshold chosen with its model on RealTimeQA 2024)")
-    group.add_argument("--reader-passages", type=int, help="passages the reader reads (default 10)")
-    group.add_argument("--reader-model", help="a reader model trained with `rag train-reader` (default: the bundled one)")
-    group.add_argument("--answer-mode", choices=("extractive", "llm"),
-                       help="extractive sentences (default, no model) or a chat model's answer, checked line by line")
-    group.add_argument("--llm-backend", choices=("llama-cpp", "openai", "ollama"), help="where the chat model runs")
-    group.add_argument("--llm-model", help="GGUF path (llama-cpp) or model name (openai, ollama)")
-    group.add_argument("--llm-url", help="base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    group.add_argument("--fusion", choices=("weighted", "rrf"), help="how dense and BM25 are combined"
+                       f" (default {defaults.fusion})")
+    group.add_argument("--dense-weight", type=float,
+                       help=f"dense share of a weighted fusion, 0..1 (default {defaults.dense_weight})")
+    group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with"
+                       " (default: none)")
+    answering = parent.add_argument_group("answering (also CITELINE_<NAME> environment variables)")
+    answering.add_argument("--answer-mode", choices=("extractive", "llm"),
+                           help="extractive sentences (default, no model) or a chat model's answer, checked line"
+                           " by line; without a usable model, the extractive answer with a note")
+    answering.add_argument("--min-support", type=float,
+                           help=f"support score, 0..1, below which a sentence answer (a question that asks for no"
+                           f" short answer) abstains (default {defaults.min_support}; higher abstains more)")
+    answering.add_argument("--min-confidence", type=float,
+                           help="the reader's confidence, 0..1, below which it answers 'not in the indexed"
+                           " articles' (default: the threshold chosen with its model)")
+    answering.add_argument("--reader-passages", type=int,
+                           help=f"passages the reader reads for a short answer (default {defaults.reader_passages})")
+    answering.add_argument("--reader-model",
+                           help="a reader model trained with `rag train-reader` (default: the bundled one)")
+    answering.add_argument("--answer-embed-sentences", type=int,
+                           help="sentences per answer scored by embedding (default 0: words, names and chunk"
+                           " similarity)")
+    answering.add_argument("--llm-backend", choices=("llama-cpp", "openai", "ollama"),
+                           help=f"where the chat model runs (default {defaults.llm_backend})")
+    answering.add_argument("--llm-model", help="GGUF path (llama-cpp) or model name (openai, ollama)")
+    answering.add_argument("--llm-url", help="base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     return parent
 
 
@@ -65,22 +100,52 @@ def _day(text: str):
     return day
 
 
+def _port(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    settings = _settings_parent()
-    retrieval = _retrieval_parent()
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Citeline: ask questions of your news articles; every answer cites the lines it came from.",
-        epilog=f'Start with: rag index seeds/  then  rag ask "{EXAMPLE_QUESTION}"',
+        epilog=f'Start with: rag index seeds/  then  rag ask "{EXAMPLE_QUESTION}". The index lives in index/ unless'
+        " --index-dir or CITELINE_INDEX_DIR names another folder.",
     )
     parser.add_argument("--version", action="version", version=f"citeline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    settings, retrieval = _settings_parent(), _retrieval_parent()
+    _add_index(commands, settings)
+    _add_ask(commands, settings, retrieval)
+    _add_eval(commands, settings, retrieval)
+    _add_train(commands, settings, retrieval)
+    serve = _command(commands, "serve", [settings], "open the chat UI in the browser (the same as python app.py)",
+                     "Serve the chat UI. Without an index, seeds/ is indexed first.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_port, default=7860, help="port, 1 to 65535 (default 7860)")
+    listing = _command(commands, "list", [settings], "list the indexed articles",
+                       "List the indexed articles: id, date, chunks, source, title. The index in use is named on"
+                       " standard error.")
+    listing.add_argument("--json", action="store_true", help="print JSON lines")
+    show = _command(commands, "show", [settings], "print an indexed article with line numbers",
+                    "Print an indexed article with its line numbers, as citations count them; furniture lines are"
+                    " marked ·.")
+    show.add_argument("article", help="its id, its source path, or its file name, as `rag list` shows them")
+    show.add_argument("--lines", help="only these lines, e.g. 10-14")
+    return parser
 
-    index = commands.add_parser(
-        "index", parents=[settings], help="add articles (files or folders) to the index",
-        description="Index .txt, .md, .html and .jsonl(.gz) files, and folders of them. Files that did not change"
-        " since the last run are not embedded again.",
-    )
+
+def _command(commands, name: str, parents: list, help_text: str, description: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, parents=parents, help=help_text, description=description,
+                               epilog=_examples(name), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_index(commands, settings: argparse.ArgumentParser) -> None:
+    index = _command(commands, "index", [settings], "add articles (files or folders) to the index",
+                     "Index .txt, .md, .html and .jsonl(.gz) files, and folders of them. Files that did not change"
+                     " since the last run are not embedded again. Bad files are skipped with one line each.")
     index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     index.add_argument("--prune", action="store_true", help="drop articles whose files no longer exist")
     index.add_argument("--rebuild", action="store_true",
@@ -95,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="chunks above which the vector index is approximate (HNSW, recall checked; default 25000)")
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    ask = commands.add_parser(
-        "ask", parents=[settings, retrieval], help="answer a question with cited source lines",
-        description="Answer from the indexed articles. Without an index, seeds/ is indexed first.",
-    )
+
+def _add_ask(commands, settings: argparse.ArgumentParser, retrieval: argparse.ArgumentParser) -> None:
+    ask = _command(commands, "ask", [settings, retrieval], "answer a question with cited source lines",
+                   "Answer from the indexed articles. Without an index (an absent or empty index folder), seeds/ is"
+                   " indexed first.")
     ask.add_argument("question", help=f'the question, e.g. "{EXAMPLE_QUESTION}"')
     ask.add_argument("--json", action="store_true", help="print one JSON object (the scripting contract)")
     ask.add_argument("--since", type=_day, help="only articles published on or after YYYY-MM-DD")
@@ -111,12 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="answer a multiple-choice question with the choice the cited lines support, or none,"
                      ' e.g. --choices Ford Honda "Alaska Airlines"')
 
-    evaluate = commands.add_parser(
-        "eval", parents=[settings, retrieval], help="score retrieval, answers and citations on a question set",
-        description="DATASET is a benchmark folder (a corpus.jsonl.gz and a questions.jsonl with gold_doc_ids,"
-        " as in ../shared/bench) or your own folder of articles with a questions.jsonl whose lines hold"
-        ' "question" and optionally "answers", "sources" (file names) and "lines" (12, "12-14" or [12, 14]).'
-        " The data set's index is built once under index/eval/ and reused while the corpus is unchanged.",
+
+def _add_eval(commands, settings: argparse.ArgumentParser, retrieval: argparse.ArgumentParser) -> None:
+    evaluate = _command(
+        commands, "eval", [settings, retrieval], "score retrieval, answers and citations on a question set",
+        "DATASET is a benchmark folder (a corpus.jsonl.gz and a questions.jsonl with gold_doc_ids, as in"
+        " ../shared/bench) or your own folder of articles with a questions.jsonl whose lines hold \"question\""
+        ' and optionally "answers", "sources" (file names) and "lines" (12, "12-14" or [12, 14]). The data'
+        " set's index is built once under index/eval/ and reused while the corpus is unchanged.",
     )
     evaluate.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
     evaluate.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
@@ -127,11 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ask each question as of its own 'date' (benchmark sets carry one)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    train = commands.add_parser(
-        "train-reader", parents=[settings, retrieval], help="train the reader's scorers on a question set",
-        description="Fit the reader (short answers, confidence, choices) on DATASET, a question set as for `rag eval`"
-        " whose questions have answers, and write the model as JSON. The bundled model was trained with:"
-        " rag train-reader ../shared/bench/rtqa2024 --use-dates --out rag/models/reader.json",
+
+def _add_train(commands, settings: argparse.ArgumentParser, retrieval: argparse.ArgumentParser) -> None:
+    train = _command(
+        commands, "train-reader", [settings, retrieval], "train the reader's scorers on a question set",
+        "Fit the reader (short answers, its confidence, multiple choice) on DATASET, a question set as for `rag eval`"
+        " whose questions have answers, and write the model as JSON; answer with it through --reader-model or"
+        " CITELINE_READER_MODEL. Needs scikit-learn (pip install -e '.[train]').",
     )
     train.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
     train.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
@@ -139,22 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--use-dates", action="store_true", help="ask each question as of its own 'date'")
     train.add_argument("--out", type=Path, help="where to write the model (default: reader.json in the index folder)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-
-    serve = commands.add_parser(
-        "serve", parents=[settings], help="open the chat UI in the browser (the same as python app.py)",
-        description="Serve the chat UI. Without an index, seeds/ is indexed first.",
-    )
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-
-    listing = commands.add_parser("list", parents=[settings], help="list the indexed articles")
-    listing.add_argument("--json", action="store_true", help="print JSON lines")
-
-    show = commands.add_parser("show", parents=[settings], help="print an indexed article with line numbers")
-    show.add_argument("article", help="its source path (as `rag list` shows it) or its id")
-    show.add_argument("--lines", help="only these lines, e.g. 10-14")
-    return parser
 
 
 def _settings(args: argparse.Namespace):
@@ -169,7 +223,17 @@ def _settings(args: argparse.Namespace):
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Standard error, safe for a terminal: user text in a message (a file name, a question) may hold escapes."""
+    print(encodable(printable(message)), file=sys.stderr)
+
+
+def _out(text: str = "") -> None:
+    """Standard output, safe for a terminal: no escape sequences or control characters from questions or articles."""
+    print(encodable(printable(text)))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -188,10 +252,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         _err(f"nothing to index: {reason}; {outcome}")
         return 1
     if not report.written:
-        print(f"{app.index_dir}: up to date ({report.articles_total} articles, {report.chunks_total} chunks;"
-              f" {report.files_unchanged} unchanged files, nothing embedded)")
+        _out(f"{app.index_dir}: up to date ({report.articles_total} articles, {report.chunks_total} chunks;"
+             f" {report.files_unchanged} unchanged files, nothing embedded)")
     else:
-        print(
+        _out(
             f"{app.index_dir}: {report.articles_total} articles, {report.chunks_total} chunks"
             f" (+{report.articles_added} added, -{report.articles_removed} removed,"
             f" {report.files_unchanged} unchanged files); embedded {report.chunks_embedded} chunks"
@@ -217,8 +281,13 @@ def _print_profile(report) -> None:
 
 
 def _ensure_index(app) -> None:
+    """Index seeds/ first, but only into an absent or empty index folder: a folder holding what is left of an
+    index (its manifest deleted) is never written over."""
+    from rag.store import check_no_stray_index
+
     if app.has_index():
         return
+    check_no_stray_index(app.index_dir)
     seeds = app.settings.seeds_dir
     if not seeds.is_dir():
         raise CitelineError(f"there is no index in {app.index_dir}; build one with `rag index PATH...`")
@@ -228,33 +297,42 @@ def _ensure_index(app) -> None:
         _err(f"skipped {path}: {reason}")
 
 
+def _which_index(app) -> str:
+    """The index in use, named on standard error: `rag list` and `rag ask` otherwise silently read ./index."""
+    manifest = app.reader().manifest
+    where = app.index_dir.resolve()
+    return f"Index: {where} ({_plural(int(manifest.counts.get('articles', 0)), 'article')}; --index-dir or" \
+           " CITELINE_INDEX_DIR chooses another)"
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
     app = Citeline(_settings(args))
     question = app.check_question(args.question)
     _ensure_index(app)
+    _err(_which_index(app))
     sources = tuple(_source_prefix(s) for s in args.source)
     answer = app.ask(question, since=args.since, until=args.until, sources=sources, as_of=args.as_of,
                      choices=args.choices)
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(encodable(json.dumps(answer.to_dict(), ensure_ascii=False)))
         return 0
     if answer.choices:
-        print(f"Choice: {answer.choice}" if answer.choice else "Choice: none of them is supported")
+        _out(f"Choice: {answer.choice}" if answer.choice else "Choice: none of them is supported")
     elif answer.short_answer:
-        print(f"Short answer: {answer.short_answer}")
-    print(answer.answer)
+        _out(f"Short answer: {answer.short_answer}")
+    _out(answer.answer)
     if answer.note:
-        print(f"({answer.note})")
+        _out(f"({answer.note})")
     if answer.citations:
-        print()
-        print("Closest passages:" if answer.abstained else "Sources:")
+        _out()
+        _out("Closest passages:" if answer.abstained else "Sources:")
         for c in answer.citations:
             dated = f" ({c.published})" if c.published else ""
-            print(f"[{c.n}] {c.source}, lines {c.line_start}-{c.line_end}: {c.quote.strip()}")
+            _out(f"[{c.n}] {c.source}, {c.lines}: {c.quote.strip()}")
             if c.title:
-                print(f"    {c.title}{dated}")
+                _out(f"    {c.title}{dated}")
     t = answer.timings_ms
     _err(f"retrieve {t['retrieve']:.0f} ms, answer {t['answer']:.0f} ms")
     return 0
@@ -310,7 +388,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     model = trainer.fit(examples, log=_err)
     out = args.out or app.index_dir / "reader.json"
     model.save(out)
-    print(f"wrote {out}; answer with it: CITELINE_READER_MODEL={out} rag ask ... (or --reader-model {out})")
+    _out(f"wrote {out}; answer with it: CITELINE_READER_MODEL={out} rag ask ... (or --reader-model {out})")
     return 0
 
 
@@ -324,7 +402,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _err(f"warning: listening on {args.host}: anyone who can reach this machine can read and change the index")
     _err(f"Citeline is answering on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    launch(build_ui(app), args.host, args.port, quiet=True)
+    launch(build_ui(app), args.host, args.port, max_file_size=app.settings.max_upload_bytes, quiet=True)
     return 0
 
 
@@ -333,16 +411,58 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     app = Citeline(_settings(args))
     reader = app.reader()
+    _err(_which_index(app))
     counts = {article_id: len(rows) for article_id, rows in reader.article_rows().items()}
     for article in reader.articles():
         record = {"id": article.id, "source": article.source, "title": article.title,
                   "published": article.published, "chunks": counts.get(article.id, 0)}
         if args.json:
-            print(json.dumps(record, ensure_ascii=False))
+            print(encodable(json.dumps(record, ensure_ascii=False)))
         else:
-            print(f"{article.id}  {article.published or '----------'}  {counts.get(article.id, 0):4d} chunks"
-                  f"  {article.source}  {article.title[:80]}")
+            _out(f"{article.id}  {article.published or '----------'}  {counts.get(article.id, 0):4d} chunks"
+                 f"  {article.source}  {article.title[:80]}")
     return 0
+
+
+def find_article(articles: list, wanted: str):
+    """The article `rag show` names: by id (or its first 6+ characters), source path, file name or doc id."""
+    from rag.indexing import display_path
+
+    try:
+        typed = display_path(Path(wanted))
+    except (OSError, ValueError):
+        typed = wanted
+
+    def file_of(source: str) -> str:
+        return source.split("#")[0]
+
+    for test in (lambda a: wanted in (a.id, a.source, a.doc_id),
+                 lambda a: typed in (a.source, file_of(a.source)),
+                 lambda a: Path(file_of(a.source)).name == wanted,
+                 lambda a: len(wanted) >= 6 and a.id.startswith(wanted)):
+        found = [a for a in articles if test(a)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            ids = ", ".join(f"{a.id} ({a.source})" for a in found[:5])
+            raise CitelineError(f"{wanted!r} names {len(found)} articles; give one of their ids: {ids}"
+                                + (", ..." if len(found) > 5 else ""))
+    raise CitelineError(f"no indexed article is {wanted!r}; `rag list` shows what is indexed (id, source)")
+
+
+def _line_range(text: str | None, count: int) -> tuple[int, int]:
+    if not text:
+        return 1, count
+    try:
+        a, _, b = text.partition("-")
+        first, last = int(a), int(b or a)
+    except ValueError:
+        raise CitelineError(f"--lines takes FIRST-LAST, e.g. 10-14, not {text!r}") from None
+    if not 1 <= first <= last:
+        raise CitelineError(f"--lines takes FIRST-LAST with 1 <= FIRST <= LAST, e.g. 10-14, not {text!r}")
+    if first > count:
+        raise CitelineError(f"the article has {count} lines; --lines {text} is past its end")
+    return first, min(last, count)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -350,22 +470,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     app = Citeline(_settings(args))
     reader = app.reader()
-    matches = [a for a in reader.articles() if args.article in (a.id, a.source, a.doc_id)]
-    if not matches:
-        raise CitelineError(f"no indexed article is {args.article!r}; `rag list` shows what is indexed")
-    article = matches[0]
+    article = find_article(reader.articles(), args.article)
     lines = article.lines
-    first, last = 1, len(lines)
-    if args.lines:
-        try:
-            a, _, b = args.lines.partition("-")
-            first, last = int(a), int(b or a)
-        except ValueError:
-            raise CitelineError(f"--lines takes FIRST-LAST, e.g. 10-14, not {args.lines!r}") from None
+    first, last = _line_range(args.lines, len(lines))
     furniture = set(article.furniture)
-    for number in range(max(1, first), min(last, len(lines)) + 1):
+    for number in range(first, last + 1):
         mark = "·" if number in furniture else " "
-        print(f"{number:6d}{mark}\t{lines[number - 1]}")
+        _out(f"{number:6d}{mark}\t{lines[number - 1]}")
     return 0
 
 
@@ -379,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    with contextlib.suppress(AttributeError, ValueError):  # text that cannot be encoded is replaced, not fatal
+        sys.stdout.reconfigure(errors="replace")
     try:
         return COMMANDS[args.command](args)
     except CitelineError as exc:
@@ -387,3 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; the index in force is unchanged")
         return 130
+    except BrokenPipeError:  # `rag list | head`: the reader has gone, which is no error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get("CITELINE_DEBUG"):
+            raise
+        _err(f"rag {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug, please report it"
+             " (CITELINE_DEBUG=1 shows the traceback)")
+        return 1

@@ -134,6 +134,7 @@ class Embedder:
         from rag.onnx_export import exported_model
 
         model_file = exported_model(self.path, self.backend, self.cache_dir)
+        ort.set_default_logger_severity(3)  # no coloured warnings (telemetry, a read-only home) on a user's terminal
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3

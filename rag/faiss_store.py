@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError
+from rag.errors import IndexMismatchError, damaged
 from rag.vectorstore import (
     ANN_THRESHOLD,
     HNSW_EF_CONSTRUCTION,
@@ -57,7 +57,11 @@ def write(index_dir: Path, generation: int, vectors: np.ndarray, ann_threshold: 
     path = Path(index_dir) / record["file"]
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        faiss.write_index(index, str(tmp))
+        try:
+            faiss.write_index(index, str(tmp))
+        except RuntimeError as exc:  # FAISS reports a failed write (a full disk) as a RuntimeError
+            last = (str(exc).strip().splitlines() or ["write error"])[-1]
+            raise OSError(f"FAISS could not write {tmp.name}: {last}") from None
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -107,15 +111,27 @@ def open_store(index_dir: Path, generation: int, record: dict[str, Any], dimensi
                size: int | None = None) -> FaissStore:
     import faiss
 
-    path = Path(index_dir) / record.get("file", file_name(generation))
-    if not path.exists():
+    name = record.get("file", file_name(generation))
+    if not _FILE.match(name) or ".tmp" in name:  # a plain file of the index folder, never a path out of it
+        raise damaged(index_dir, f"the manifest names the vectors file {name!r}")
+    path = Path(index_dir) / name
+    if not path.is_file():
         raise incomplete(index_dir, path.name)
-    index = faiss.read_index(str(path))
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:  # FAISS's own errors: a truncated or foreign file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise damaged(index_dir, f"{name} cannot be read by FAISS: {first}") from None
     if index.d != dimension:
         raise IndexMismatchError(f"{path} holds {index.d}-dimensional vectors, the manifest says {dimension};"
                                  f" re-index with `rag index --rebuild PATH... --index-dir {index_dir}`")
-    rows = record.get("rows", index.ntotal if size is None else size)  # the chunk count, zero rows included
-    return FaissStore(index, int(record.get("ef_search", 0)), int(rows))
+    rows = int(record.get("rows", index.ntotal if size is None else size))  # the chunk count, zero rows included
+    if "vectors" in record and int(index.ntotal) != int(record["vectors"]):
+        raise damaged(index_dir, f"{name} holds {index.ntotal} vectors, the manifest says {record['vectors']}")
+    try:
+        return FaissStore(index, int(record.get("ef_search", 0)), rows)
+    except (IndexError, ValueError) as exc:  # row ids beyond the rows the manifest counts
+        raise damaged(index_dir, f"{name} does not match the manifest ({exc})") from None
 
 
 def drop(index_dir: Path, generation: int) -> None:

@@ -16,17 +16,26 @@ from filelock import FileLock, Timeout
 
 from rag.chunking import MAX_TITLE_TOKENS, Chunker
 from rag.embedding import Embedder
-from rag.errors import CitelineError, IndexMismatchError
-from rag.loading import LoadError, discover, file_sha256, load_file
+from rag.errors import CitelineError, IndexMismatchError, write_failed
+from rag.loading import LoadError, LoadLimits, SourceFile, discover, file_sha256, load_file, too_large
 from rag.nlp import ANNOTATOR_VERSION, Annotator, lead_lines
 from rag.schema import Annotation, Article, Chunk
 from rag.settings import Settings
-from rag.store import IndexReader, Manifest, check_compatible, read_manifest, write_generation
+from rag.store import (
+    IndexReader,
+    Manifest,
+    check_compatible,
+    check_index_dir,
+    check_no_stray_index,
+    read_manifest,
+    write_generation,
+)
 from rag.vectorstore import VectorStoreConfig, check_reachable
 
 CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"
 NO_VECTOR = -(2**62)  # a chunk past the article's dense_chunks: its vector stays zero, BM25 still finds it
+MAX_ALIASES = 1000  # names kept for copies of one article (wire copies): enough for evaluation, bounded work
 
 
 @dataclass
@@ -60,11 +69,35 @@ def display_path(path: Path) -> str:
         return str(absolute)
 
 
+def as_path_list(paths: Iterable[str | Path] | str | Path) -> list:
+    """The paths to index: one path alone is a list of one (not of its characters)."""
+    if isinstance(paths, str | os.PathLike):
+        return [paths]
+    try:
+        return list(paths)
+    except TypeError:
+        raise CitelineError(f"paths to index must be a path or a list of paths, not {paths!r}") from None
+
+
 def merge_aliases(into: Article, copy: Article) -> None:
-    """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it."""
+    """Identical articles are stored once; the copy's id (or source) is kept so evaluation can still name it.
+    At most MAX_ALIASES: a file repeating one line a million times must not make this quadratic."""
     for key in (copy.doc_id or copy.source, *copy.aliases):
+        if len(into.aliases) >= MAX_ALIASES:
+            return
         if key and key not in (into.doc_id, into.source) and key not in into.aliases:
             into.aliases.append(key)
+
+
+@contextlib.contextmanager
+def writing(index_dir: Path) -> Iterator[None]:
+    """The index folder's write lock, and a failed write (disk full, no permission) as a message that says so."""
+    check_index_dir(index_dir)
+    try:
+        with index_lock(index_dir):
+            yield
+    except OSError as exc:
+        raise write_failed(index_dir, exc) from None
 
 
 @contextlib.contextmanager
@@ -120,8 +153,8 @@ class Indexer:
         log = log or (lambda message: print(message, file=sys.stderr))
         index_dir = Path(self.settings.index_dir)
         self._on_progress = on_progress
-        with index_lock(index_dir):
-            return self._index_locked(index_dir, list(paths), prune, rebuild, progress, log)
+        with writing(index_dir):
+            return self._index_locked(index_dir, as_path_list(paths), prune, rebuild, progress, log)
 
     def _index_locked(self, index_dir: Path, paths: list[str | Path], prune: bool, rebuild: bool, progress: bool,
                       log: Callable[[str], None]) -> IndexReport:
@@ -133,6 +166,8 @@ class Indexer:
         self.embedder.warm_up()
         report.seconds["model"] = time.perf_counter() - started
         previous = None if rebuild else read_manifest(index_dir)
+        if not rebuild:
+            check_no_stray_index(index_dir)
         old: IndexReader | None = None
         if previous is not None:
             check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
@@ -155,6 +190,129 @@ class Indexer:
             if old is not None:
                 old.close()
 
+    @staticmethod
+    def _read(found: SourceFile, before: dict | None, limits: LoadLimits, report: IndexReport
+              ) -> tuple[str, list[Article] | None]:
+        """The file's hash and articles (None when its content is what the index holds). Sizes are checked
+        before a byte is read, and only regular files are opened: a FIFO or /dev/zero never blocks a build."""
+        limit = limits.file_limit(found.path)
+        if found.size > limit:
+            raise LoadError(too_large(found.size, limit, limits.setting if limit == limits.max_file_bytes
+                                      else "CITELINE_MAX_ARTICLE_BYTES"))
+        try:
+            sha = file_sha256(found.path, limit)
+        except OSError as exc:
+            raise LoadError(f"cannot be read ({exc.strerror or exc})") from None
+        if before and before["sha256"] == sha:
+            return sha, None
+        return sha, load_file(found.path, display_path(found.path), report.skipped, limits)
+
+    def _read_all(self, files: Iterable[SourceFile], old_sources: dict[str, dict], sources: dict[str, dict],
+                  loaded: dict[str, Article], report: IndexReport) -> None:
+        """Read the files that changed into `loaded` (copies merged) and record each one in `sources`."""
+        limits = self.settings.load_limits()
+        for found in files:
+            before = old_sources.get(found.key)
+            if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
+                report.files_unchanged += 1
+                continue
+            try:
+                sha, articles = self._read(found, before, limits, report)
+            except LoadError as exc:
+                report.skipped.append((str(found.path), str(exc)))
+                continue
+            if articles is None:  # touched, not changed
+                sources[found.key] = {**before, "size": found.size, "mtime_ns": found.mtime_ns}
+                report.files_unchanged += 1
+                continue
+            report.files_loaded += 1
+            for article in articles:
+                if article.id in loaded:
+                    merge_aliases(loaded[article.id], article)
+                else:
+                    loaded[article.id] = article
+            ids = list(dict.fromkeys(article.id for article in articles))
+            sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
+
+    def _assemble(self, wanted: list[str], old: IndexReader | None, old_rows: dict[str, list[int]],
+                  loaded: dict[str, Article]) -> tuple[list[Article], list[Chunk], list[int], list[Chunk]]:
+        """Chunk what is new; carry the chunks of articles the index already holds. Returns the articles, their
+        chunks, where each chunk's vector comes from (a row of the old index, NO_VECTOR, or -1 - its position
+        among the fresh chunks), and the fresh chunks to embed."""
+        chunker = self.make_chunker()
+        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
+        articles: list[Article] = []
+        chunks: list[Chunk] = []
+        vector_source: list[int] = []
+        fresh: list[Chunk] = []
+        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
+        for article_id in wanted:
+            if article_id in old_rows and article_id in old_articles:
+                if article_id in loaded:
+                    merge_aliases(old_articles[article_id], loaded[article_id])
+                articles.append(old_articles[article_id])
+                chunks.extend(old.chunks_of(article_id))
+                vector_source.extend(old_rows[article_id])
+                continue
+            article = loaded[article_id]
+            articles.append(article)
+            for number, chunk in enumerate(chunker.chunk(article)):
+                chunks.append(chunk)
+                if dense_cap is not None and number >= dense_cap:
+                    vector_source.append(NO_VECTOR)  # found by BM25 only
+                    continue
+                vector_source.append(-1 - len(fresh))
+                fresh.append(chunk)
+        return articles, chunks, vector_source, fresh
+
+    def _annotations(self, articles: list[Article], old: IndexReader | None, previous: Manifest | None,
+                     old_rows: dict[str, list[int]], progress: bool, report: IndexReport
+                     ) -> tuple[dict[str, Annotation], Path | None]:
+        """The reader's annotations of the articles that have none yet (new ones, or all of them when the index
+        was annotated otherwise), and the generation file that holds the others'."""
+        started = time.perf_counter()
+        carry = old is not None and previous is not None and previous.annotator == ANNOTATOR_VERSION
+        annotated = old.annotated_ids() if carry else set()
+        todo = [a for a in articles if a.id not in annotated or a.id not in old_rows]
+        annotations = self._annotate(todo, progress)
+        report.seconds["annotate"] = time.perf_counter() - started
+        return annotations, old.chunks_path if carry else None
+
+    def _annotate(self, articles: list[Article], progress: bool) -> dict[str, Annotation]:
+        """spaCy marks the phrases of each article's lead (its first `reader_lead_chars` characters), where news
+        puts its answers, for the reader (rag/reader.py)."""
+        if not articles:
+            return {}
+        leads = {article.id: lead_lines(article, self.settings.reader_lead_chars) for article in articles}
+        lines = [(article.id, number, article.lines[number - 1]) for article in articles
+                 for number in leads[article.id]]
+        found: dict[str, list] = {article.id: [] for article in articles}
+        spans = Annotator(processes=self.settings.annotate_processes).annotate(
+            [(number, text) for _, number, text in lines], progress=progress, on_progress=self._on_progress)
+        for (article_id, _, _), line_spans in zip(lines, spans, strict=True):
+            found[article_id].extend(line_spans)
+        return {article.id: Annotation(leads[article.id][-1] if leads[article.id] else 0, found[article.id])
+                for article in articles}
+
+    def _vectors(self, old: IndexReader | None, rows: int, vector_source: list[int], fresh: list[Chunk],
+                 progress: bool, report: IndexReport) -> np.ndarray:
+        """Every chunk's vector: carried from the old index, embedded now, or zero (BM25 only)."""
+        embed_started = time.perf_counter()
+        # Wire copies repeat whole paragraphs: each distinct text is embedded once.
+        distinct: dict[str, int] = {}
+        slot = [distinct.setdefault(c.embed_text, len(distinct)) for c in fresh]
+        new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
+        report.chunks_embedded = len(distinct)
+        report.seconds["embed"] = time.perf_counter() - embed_started
+        old_vectors = old.all_vectors() if old is not None and old.size else None
+        vectors = np.zeros((rows, self.embedder.dimension), dtype=np.float32)
+        for row, origin in enumerate(vector_source):
+            if origin >= 0:
+                vectors[row] = old_vectors[origin]
+            elif origin != NO_VECTOR:
+                vectors[row] = new_vectors[slot[-1 - origin]]
+        return vectors
+
     def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
         discovery = discover(paths)
         report.skipped.extend(discovery.problems)
@@ -164,36 +322,7 @@ class Indexer:
         loaded: dict[str, Article] = {}
 
         bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
-        for found in bar:
-            before = old_sources.get(found.key)
-            if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
-                report.files_unchanged += 1
-                continue
-            try:
-                sha = file_sha256(found.path)
-            except OSError as exc:
-                report.skipped.append((str(found.path), f"cannot be read ({exc.strerror or exc})"))
-                continue
-            if before and before["sha256"] == sha:
-                sources[found.key] = {**before, "size": found.size, "mtime_ns": found.mtime_ns}
-                report.files_unchanged += 1
-                continue
-            try:
-                articles = load_file(found.path, display_path(found.path), report.skipped,
-                                     self.settings.max_file_bytes)
-            except LoadError as exc:
-                report.skipped.append((str(found.path), str(exc)))
-                continue
-            report.files_loaded += 1
-            ids = []
-            for article in articles:
-                if article.id not in ids:
-                    ids.append(article.id)
-                if article.id in loaded:
-                    merge_aliases(loaded[article.id], article)
-                else:
-                    loaded[article.id] = article
-            sources[found.key] = {"sha256": sha, "size": found.size, "mtime_ns": found.mtime_ns, "articles": ids}
+        self._read_all(bar, old_sources, sources, loaded, report)
         report.seconds["read"] = time.perf_counter() - started - report.seconds.get("model", 0.0)
 
         if prune:
@@ -217,68 +346,19 @@ class Indexer:
             report.seconds["total"] = time.perf_counter() - started
             return report
 
-        # Chunk what is new; carry chunks and vectors of articles the index already holds.
         chunk_started = time.perf_counter()
-        chunker = self.make_chunker()
-        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
-        old_vectors = old.all_vectors() if old is not None and old.size else None
-        articles: list[Article] = []
-        chunks: list[Chunk] = []
-        vector_source: list[int] = []  # row in the old index, or -1 - position in `fresh`
-        fresh: list[Chunk] = []
-        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
-        carry_annotations = old is not None and previous.annotator == ANNOTATOR_VERSION
-        annotated = old.annotated_ids() if carry_annotations else set()
-        to_annotate: list[Article] = []
-        for article_id in wanted:
-            if article_id in old_rows and article_id in old_articles:
-                if article_id in loaded:
-                    merge_aliases(old_articles[article_id], loaded[article_id])
-                articles.append(old_articles[article_id])
-                carried = old.chunks_of(article_id)
-                chunks.extend(carried)
-                vector_source.extend(old_rows[article_id])
-                if article_id not in annotated:
-                    to_annotate.append(old_articles[article_id])
-            else:
-                article = loaded[article_id]
-                articles.append(article)
-                to_annotate.append(article)
-                for number, chunk in enumerate(chunker.chunk(article)):
-                    chunks.append(chunk)
-                    if dense_cap is not None and number >= dense_cap:
-                        vector_source.append(NO_VECTOR)  # found by BM25 only
-                        continue
-                    vector_source.append(-1 - len(fresh))
-                    fresh.append(chunk)
+        articles, chunks, vector_source, fresh = self._assemble(wanted, old, old_rows, loaded)
         report.seconds["chunk"] = time.perf_counter() - chunk_started
-        annotate_started = time.perf_counter()
-        annotations = self._annotate(to_annotate, progress)
-        report.seconds["annotate"] = time.perf_counter() - annotate_started
-
-        embed_started = time.perf_counter()
-        # Wire copies repeat whole paragraphs: each distinct text is embedded once.
-        distinct: dict[str, int] = {}
-        slot = [distinct.setdefault(c.embed_text, len(distinct)) for c in fresh]
-        new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
-        report.chunks_embedded = len(distinct)
-        report.seconds["embed"] = time.perf_counter() - embed_started
-
-        dimension = self.embedder.dimension
-        vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
-        for row, origin in enumerate(vector_source):
-            if origin >= 0:
-                vectors[row] = old_vectors[origin]
-            elif origin != NO_VECTOR:
-                vectors[row] = new_vectors[slot[-1 - origin]]
+        annotations, carried_from = self._annotations(articles, old, previous, old_rows, progress, report)
+        vectors = self._vectors(old, len(chunks), vector_source, fresh, progress, report)
         # What the write does not need goes before it: BM25 building is the peak of a large build's memory.
-        del new_vectors, old_vectors, fresh, distinct, slot, vector_source, loaded, old_articles
+        del vector_source, fresh, loaded
         gc.collect()
 
         write_started = time.perf_counter()
         manifest = Manifest(
             embedder=self.embedder.name,
-            dimension=dimension,
+            dimension=self.embedder.dimension,
             chunking=self.chunking,
             generation=previous.generation if previous else 0,
             sources=sources,
@@ -287,7 +367,7 @@ class Indexer:
             annotator=ANNOTATOR_VERSION,
         )
         write_generation(index_dir, manifest, articles, chunks, vectors, self.settings.vector_store_config(),
-                         annotations, old.chunks_path if carry_annotations else None)
+                         annotations, carried_from)
         report.written = True
         report.articles_total = len(articles)
         report.chunks_total = len(chunks)
@@ -295,27 +375,12 @@ class Indexer:
         report.seconds["total"] = time.perf_counter() - started
         return report
 
-    def _annotate(self, articles: list[Article], progress: bool) -> dict[str, Annotation]:
-        """spaCy marks the phrases of each article's lead (its first `reader_lead_chars` characters), where news
-        puts its answers, for the reader (rag/reader.py)."""
-        if not articles:
-            return {}
-        leads = {article.id: lead_lines(article, self.settings.reader_lead_chars) for article in articles}
-        lines = [(article.id, number, article.lines[number - 1]) for article in articles for number in leads[article.id]]
-        found: dict[str, list] = {article.id: [] for article in articles}
-        spans = Annotator(processes=self.settings.annotate_processes).annotate(
-            [(number, text) for _, number, text in lines], progress=progress, on_progress=self._on_progress)
-        for (article_id, _, _), line_spans in zip(lines, spans, strict=True):
-            found[article_id].extend(line_spans)
-        return {article.id: Annotation(leads[article.id][-1] if leads[article.id] else 0, found[article.id])
-                for article in articles}
-
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Drop articles from every part of the index (vectors, BM25, metadata, manifest); nothing is embedded."""
         index_dir = Path(self.settings.index_dir)
-        doomed = set(article_ids)
+        doomed = {article_ids} if isinstance(article_ids, str) else set(article_ids)  # one id, not its letters
         report = IndexReport()
-        with index_lock(index_dir):
+        with writing(index_dir):
             previous = read_manifest(index_dir)
             if previous is None:
                 raise CitelineError(f"there is no index in {index_dir}")

@@ -47,10 +47,15 @@ class Bm25Index:
     def load(cls, directory: Path, size: int) -> Bm25Index:
         import bm25s
 
-        if size == 0 or not (directory / "params.index.json").exists():
+        if size == 0:
             return cls(None, 0)
+        if not (directory / "params.index.json").exists():
+            raise FileNotFoundError(f"{directory} holds no BM25 index")
         with _quiet():
             model = bm25s.BM25.load(str(directory), allow_pickle=False, show_progress=False, verbosity=0)
+        rows = int(model.scores.get("num_docs", -1))
+        if rows != size:
+            raise ValueError(f"it holds {rows} rows, the index {size}")
         return cls(model, size)
 
     def scores(self, query: str) -> np.ndarray:

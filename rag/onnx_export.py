@@ -82,6 +82,9 @@ def exported_model(model_dir: Path, variant: str, cache_dir: Path) -> Path:
             _export(model_dir, variant, Path(tmp))
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
+            from rag.store import current_umask
+
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 kept other users from reading the model
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(OSError):

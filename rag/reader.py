@@ -217,7 +217,7 @@ class Reader:
 
 def answerable_features(reading: Reading, hits: Sequence[Hit]) -> np.ndarray:
     candidates = reading.candidates
-    similarities = sorted((max(h.similarity, 0.0) for h in hits), reverse=True) + [0.0, 0.0, 0.0]
+    similarities = [*sorted((max(h.similarity, 0.0) for h in hits), reverse=True), 0.0, 0.0, 0.0]
     f = dict.fromkeys(ANSWERABLE_FEATURES, 0.0)
     f["similarity_1"] = similarities[0]
     f["similarity_3"] = float(np.mean(similarities[:3]))
@@ -235,7 +235,8 @@ def answerable_features(reading: Reading, hits: Sequence[Hit]) -> np.ndarray:
         f["max_sentence_terms"] = max((m.features[M["sentence_terms"]] for m in mentions), default=0.0)
         f["max_names"] = max((m.features[M["names"]] for m in mentions), default=0.0)
         f["mass_5"] = sum(c.probability for c in candidates[:5])
-        f["class_candidates"] = math.log1p(sum(1 for c in candidates if c.answer_class == reading.question.answer_class))
+        asked = reading.question.answer_class
+        f["class_candidates"] = math.log1p(sum(1 for c in candidates if c.answer_class == asked))
     return np.array([f[name] for name in ANSWERABLE_FEATURES])
 
 

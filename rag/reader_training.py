@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from rag.candidates import M, MENTION_FEATURES, CandidateExtractor, Mention, group
+from rag.candidates import MENTION_FEATURES, CandidateExtractor, M, Mention, group
 from rag.dates import to_date
 from rag.errors import CitelineError
 from rag.evaluation import Dataset, EvalQuestion, Evaluator
@@ -285,7 +285,8 @@ def _choice_accuracy(x: np.ndarray, y: np.ndarray, owner: np.ndarray, examples: 
     for fold in range(FOLDS):
         model = _fit_linear(x[folds != fold], y[folds != fold], C_CHOICE, names=CHOICE_FEATURES)
         scores = model.probability(x[folds == fold])
-        ys, owners, stated = y[folds == fold], owner[folds == fold], x[folds == fold][:, CHOICE_FEATURES.index("stated")]
+        ys, owners = y[folds == fold], owner[folds == fold]
+        stated = x[folds == fold][:, CHOICE_FEATURES.index("stated")]
         for q in np.unique(owners):
             rows = np.flatnonzero((owners == q) & (stated > 0))
             right += bool(len(rows)) and ys[rows[np.argmax(scores[rows])]] > 0

@@ -25,7 +25,7 @@ class Span:
     @classmethod
     def from_list(cls, item: Sequence) -> Span:
         line, start, end, label, *rest = item
-        role, head = (rest + ["", ""])[:2]
+        role, head = ([*rest, "", ""])[:2]
         return cls(int(line), int(start), int(end), str(label), str(role), str(head))
 
 
@@ -104,6 +104,13 @@ class Citation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def lines(self) -> str:
+        """"line 12" or "lines 12-14", as a reader would write it."""
+        if self.line_start == self.line_end:
+            return f"line {self.line_start}"
+        return f"lines {self.line_start}-{self.line_end}"
 
 
 @dataclass

@@ -16,6 +16,9 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("weighted", "rrf")
 EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")
+# Articles one uploaded file may hold: a 20 MB upload of real news holds about 5,000; a file of millions of
+# one-word "articles" is refused before it is chunked.
+MAX_UPLOAD_ARTICLES = 20_000
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,15 @@ class Settings:
     # RealTimeQA 2024, 98 % of answers appear within the first 3,000 characters of an article that has them.
     reader_lead_chars: int = 4000
     max_question_chars: int = 2000
-    max_file_bytes: int = 50_000_000
+    max_top_k: int = 100  # passages a question may ask for (-k, the API's k)
+    # Input limits, checked before or while reading (streaming), so no file can exhaust memory or time:
+    # the bytes read from one file, a .jsonl.gz counted as it expands (the largest benchmark corpus is 47 MB);
+    max_file_bytes: int = 200_000_000
+    # one article: a .txt, .md or .html file, or one line of a .jsonl file (news articles are under 1 MB);
+    max_article_bytes: int = 5_000_000
+    # one file uploaded in the chat, also as it expands; larger collections go through `rag index`.
+    max_upload_bytes: int = 20_000_000
+    max_file_articles: int = 100_000  # articles in one .jsonl file (the largest benchmark corpus holds 4,973)
     # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
     # index is read from the store its manifest names; a build into it must name the same store.
     vector_store: str = "faiss"
@@ -146,13 +157,18 @@ class Settings:
     milvus_collection: str = "citeline"  # collection prefix: <prefix>_g<generation>
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
         positive = ("batch_size", "chunk_tokens", "top_k", "max_answer_sentences", "max_question_chars",
-                    "max_file_bytes")
+                    "max_top_k", "max_file_bytes", "max_article_bytes", "max_upload_bytes", "max_file_articles")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.top_k > self.max_top_k:
+            raise SettingsError(f"top_k must be at most max_top_k ({self.max_top_k}), got {self.top_k}")
+        if self.chunk_tokens < 32:
+            raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"chunk_overlap_tokens must be between 0 and chunk_tokens - 1 ({self.chunk_tokens - 1}),"
@@ -161,7 +177,8 @@ class Settings:
         if self.answer_embed_sentences < 0:
             raise SettingsError(f"answer_embed_sentences must be 0 (none) or more, got {self.answer_embed_sentences}")
         if self.reader_lead_chars < 0:
-            raise SettingsError(f"reader_lead_chars must be 0 (the whole article) or more, got {self.reader_lead_chars}")
+            raise SettingsError(f"reader_lead_chars must be 0 (the whole article) or more,"
+                                f" got {self.reader_lead_chars}")
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise SettingsError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
         if self.reader_passages < 1:
@@ -170,8 +187,6 @@ class Settings:
             raise SettingsError(f"annotate_processes must be 0 (one per core) or more, got {self.annotate_processes}")
         if self.dense_chunks < 0:
             raise SettingsError(f"dense_chunks must be 0 (every chunk) or more, got {self.dense_chunks}")
-        if self.chunk_tokens < 32:
-            raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0.0 <= self.min_support <= 1.0:
             raise SettingsError(f"min_support must be between 0 and 1, got {self.min_support}")
         if self.embed_backend not in EMBED_BACKENDS:
@@ -212,11 +227,38 @@ class Settings:
                                  milvus_uri=self.milvus_uri, milvus_token=self.milvus_token,
                                  milvus_collection=self.milvus_collection)
 
+    def load_limits(self, upload: bool = False):
+        """What one file may hold (rag.loading.LoadLimits); an upload in the chat is held to the upload limit."""
+        from rag.loading import LoadLimits
+
+        if upload:
+            return LoadLimits(min(self.max_upload_bytes, self.max_file_bytes), self.max_article_bytes,
+                              min(MAX_UPLOAD_ARTICLES, self.max_file_articles), upload=True)
+        return LoadLimits(self.max_file_bytes, self.max_article_bytes, self.max_file_articles)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path}
+
+
+def _check_types(settings: Settings) -> None:
+    """Each setting of the type its default has (Python callers may pass anything): a message, not a TypeError."""
+    for f in fields(settings):
+        value, kind = getattr(settings, f.name), _field_type(f)
+        if value is None and str(f.type).endswith("| None"):
+            continue
+        if issubclass(kind, Path):
+            ok, name = isinstance(value, str | os.PathLike), "a path"
+        elif kind in (int, float):
+            ok = isinstance(value, int | float if kind is float else int) and not isinstance(value, bool)
+            ok = ok and value == value  # not NaN
+            name = "a number" if kind is float else "a whole number"
+        else:
+            ok, name = isinstance(value, kind), f"a {kind.__name__}"
+        if not ok:
+            raise SettingsError(f"the setting {f.name} must be {name}, not {value!r}")
 
 
 def _field_type(f: dataclasses.Field) -> type:

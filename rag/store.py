@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexMissingError
+from rag.errors import CitelineError, IndexMismatchError, IndexMissingError, damaged, rebuild_hint
 from rag.lexical import Bm25Index
 from rag.schema import Annotation, Article, Chunk
 from rag.vectorstore import (
@@ -41,6 +41,9 @@ FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _GENERATION_FILE = re.compile(r"^(?:chunks|bm25)-(\d+)(?:\.sqlite|)(?:\.tmp.*)?$")  # vectors: the backends
 FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
+# A generation's metadata under its final name: it is renamed into place just before the manifest is written,
+# so a folder holding one has held a complete index (a build killed earlier leaves only temporary files).
+_INDEX_DATA = re.compile(r"^(?:manifest\.json|chunks-\d+\.sqlite)$")
 
 _SCHEMA = """
 CREATE TABLE articles (
@@ -69,9 +72,11 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`. The file gets the
+    permissions the umask gives any new file (mkstemp's 0600 kept other users from reading the index)."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -82,6 +87,15 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process's umask, read where the kernel shows it (no umask() round trip, which races threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 @dataclass
@@ -99,6 +113,8 @@ class Manifest:
     updated: str = ""
     vector_store: dict[str, Any] = field(default_factory=lambda: dict(FAISS_FLAT))  # set by write_generation
     annotator: str = ""  # the pipeline and rules that marked the articles' phrases (rag/nlp.py); "" for none
+    # Size of every file of the generation, relative to the index folder: a truncated file is told at once.
+    file_sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def chunks_file(self) -> str:
@@ -120,6 +136,7 @@ class Manifest:
                 "vector_store": self.vector_store,
                 "annotator": self.annotator,
                 "counts": self.counts,
+                "file_sizes": self.file_sizes,
                 "created": self.created,
                 "updated": self.updated,
                 "sources": self.sources,
@@ -130,32 +147,72 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        data = json.loads(text)
+        """The manifest, every field checked for its type (ValueError says which is wrong): a damaged or edited
+        manifest must fail here, with a message, not deep inside a question."""
+        from rag.manifest_check import checked
+
+        data = checked(json.loads(text))
         return cls(
             embedder=data["embedder"]["name"],
-            dimension=int(data["embedder"]["dimension"]),
-            chunking=dict(data.get("chunking", {})),
-            generation=int(data["generation"]),
-            sources=dict(data.get("sources", {})),
-            counts=dict(data.get("counts", {})),
-            format_version=int(data["format_version"]),
-            created=data.get("created", ""),
-            updated=data.get("updated", ""),
-            vector_store=dict(data.get("vector_store") or FAISS_FLAT),
-            annotator=str(data.get("annotator", "")),
+            dimension=data["embedder"]["dimension"],
+            chunking=data["chunking"],
+            generation=data["generation"],
+            sources=data["sources"],
+            counts=data["counts"],
+            format_version=data["format_version"],
+            created=data["created"],
+            updated=data["updated"],
+            vector_store=data["vector_store"] or dict(FAISS_FLAT),
+            file_sizes=data["file_sizes"],
+            annotator=data["annotator"],
         )
 
 
+def check_index_dir(index_dir: Path) -> None:
+    """An index folder that exists must be a folder; it is created when missing."""
+    if Path(index_dir).exists() and not Path(index_dir).is_dir():
+        raise CitelineError(f"the index folder {index_dir} is a file, not a folder: give --index-dir (or"
+                            " CITELINE_INDEX_DIR) a folder; it is created when missing")
+
+
 def read_manifest(index_dir: Path) -> Manifest | None:
+    check_index_dir(index_dir)
     path = Path(index_dir) / MANIFEST
-    if not path.exists():
-        return None
     try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise IndexMismatchError(
-            f"{path} is not a Citeline manifest ({exc}); re-index with `rag index --rebuild PATH...`"
+        text = path.read_bytes().decode("utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError:
+        raise CitelineError(
+            f"cannot read {path}: permission denied. The index belongs to another user or its permissions are"
+            " too narrow: ask its owner to make it readable (chmod -R a+rX), or use your own --index-dir"
         ) from None
+    except UnicodeDecodeError:
+        raise damaged(index_dir, f"{MANIFEST} is not UTF-8 text") from None
+    except OSError as exc:
+        raise damaged(index_dir, f"{MANIFEST} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return Manifest.from_json(text)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise damaged(index_dir, f"{MANIFEST} is not a Citeline manifest: {exc}") from None
+
+
+def has_index_data(index_dir: Path) -> bool:
+    """True when the folder holds an index, or what is left of one: a manifest or a generation's metadata."""
+    try:
+        return any(_INDEX_DATA.match(entry.name) for entry in os.scandir(index_dir))
+    except OSError:
+        return False
+
+
+def check_no_stray_index(index_dir: Path) -> None:
+    """Refuse to start a new index over the files of one whose manifest is gone: that would drop them."""
+    if has_index_data(index_dir) and read_manifest(index_dir) is None:
+        raise IndexMissingError(
+            f"{index_dir} holds index files but no {MANIFEST} (it was deleted, or the folder is damaged), so"
+            f" nothing was changed; {rebuild_hint(index_dir)} to build a new index there, or choose another"
+            " --index-dir"
+        )
 
 
 def check_compatible(manifest: Manifest, index_dir: Path, embedder: str, dimension: int | None) -> None:
@@ -220,10 +277,17 @@ class IndexReader:
         chunks = self.index_dir / manifest.chunks_file
         if not chunks.exists():
             raise incomplete(index_dir, chunks.name)
+        check_file_sizes(self.index_dir, manifest)
         self.vector_store: VectorStore = open_vectors(self.index_dir, manifest.generation, manifest.vector_store,
                                                       manifest.dimension, int(manifest.counts.get("chunks", 0)),
                                                       milvus_token)
         self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            with self.damage_check():
+                self._check_counts()
+        except BaseException:
+            self.close()
+            raise
         self._articles: dict[str, Article] = {}
         self._annotations: dict[str, Annotation | None] = {}
         self._has_annotations = self.db.execute(
@@ -232,19 +296,45 @@ class IndexReader:
         self._article_bm25: Bm25Index | None = None
         self._layout: ArticleLayout | None = None
 
+    def _check_counts(self) -> None:
+        """The metadata holds the rows the manifest counts: a damaged or foreign SQLite file fails here, once."""
+        (chunks,), (articles,) = (self.db.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("chunks",
+                                                                                                     "articles"))
+        want = (int(self.manifest.counts.get("chunks", chunks)), self.manifest.counts.get("articles", articles))
+        if (chunks, articles) != want or self.vector_store.size != chunks:
+            raise damaged(self.index_dir, f"{self.manifest.chunks_file} holds {chunks} chunks and {articles}"
+                          f" articles, the vectors {self.vector_store.size} rows, the manifest counts {want[0]}"
+                          f" chunks and {want[1]} articles")
+
+    @contextlib.contextmanager
+    def damage_check(self, what: str = ""):
+        """Errors of a damaged SQLite file, as the one message that says to rebuild."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise damaged(self.index_dir, f"{what or self.manifest.chunks_file}: {exc}") from None
+
+    def _load_bm25(self, part: str, size: int) -> Bm25Index:
+        folder = self.index_dir / self.manifest.bm25_dir / part
+        try:
+            return Bm25Index.load(folder, size)
+        except FileNotFoundError:
+            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} is missing") from None
+        except Exception as exc:  # bm25s and numpy raise many kinds on a damaged file
+            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} cannot be read: {exc}") from None
+
     @property
     def bm25(self) -> Bm25Index:
         """BM25 over chunks, row for row with the vectors. Loaded on first use: `rag list` does not need it."""
         if self._bm25 is None:
-            self._bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir / "chunks", self.size)
+            self._bm25 = self._load_bm25("chunks", self.size)
         return self._bm25
 
     @property
     def article_bm25(self) -> Bm25Index:
         """BM25 over whole articles (title and text), one row per article position."""
         if self._article_bm25 is None:
-            self._article_bm25 = Bm25Index.load(self.index_dir / self.manifest.bm25_dir / "articles",
-                                                self.article_count)
+            self._article_bm25 = self._load_bm25("articles", self.article_count)
         return self._article_bm25
 
     @property
@@ -254,7 +344,11 @@ class IndexReader:
     def layout(self) -> ArticleLayout:
         """Per-row and per-article arrays that retrieval filters and groups by; read once per generation."""
         if self._layout is None:
-            self._layout = ArticleLayout.read(self.db, self.size, self.article_count)
+            try:
+                with self.damage_check():
+                    self._layout = ArticleLayout.read(self.db, self.size, self.article_count)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise damaged(self.index_dir, f"its chunks and articles do not match ({exc!r})") from None
         return self._layout
 
     @property
@@ -275,22 +369,30 @@ class IndexReader:
         marks = ",".join("?" * len(rows))
         found = {
             row: Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
-            for row, a, s, e, t, et in self.db.execute(
+            for row, a, s, e, t, et in self._query(
                 f"SELECT row, article_id, line_start, line_end, text, embed_text FROM chunks WHERE row IN ({marks})",
                 list(rows),
             )
         }
+        missing = [r for r in rows if r not in found]
+        if missing:
+            raise damaged(self.index_dir, f"chunk rows {missing[:5]} are missing from {self.manifest.chunks_file}")
         return [found[r] for r in rows]
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of a metadata query; a damaged SQLite file is a message, not a traceback."""
+        with self.damage_check():
+            return self.db.execute(sql, params).fetchall()
 
     def article(self, article_id: str) -> Article:
         if article_id not in self._articles:
-            row = self.db.execute(
+            found = self._query(
                 "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles WHERE id = ?",
                 (article_id,),
-            ).fetchone()
-            if row is None:
+            )
+            if not found:
                 raise KeyError(article_id)
-            self._articles[article_id] = _article_from_row(row)
+            self._articles[article_id] = self._article(found[0])
         return self._articles[article_id]
 
     def annotation(self, article_id: str) -> Annotation | None:
@@ -314,15 +416,21 @@ class IndexReader:
         return self.index_dir / self.manifest.chunks_file
 
     def articles(self) -> list[Article]:
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles ORDER BY source"
         )
-        return [_article_from_row(r) for r in rows]
+        return [self._article(r) for r in rows]
+
+    def _article(self, row: tuple) -> Article:
+        try:
+            return _article_from_row(row)
+        except (ValueError, TypeError) as exc:
+            raise damaged(self.index_dir, f"an article of {self.manifest.chunks_file} cannot be read: {exc}") from None
 
     def article_rows(self) -> dict[str, list[int]]:
         """Chunk rows of every article, in row order."""
         rows: dict[str, list[int]] = {}
-        for row, article_id in self.db.execute("SELECT row, article_id FROM chunks ORDER BY row"):
+        for row, article_id in self._query("SELECT row, article_id FROM chunks ORDER BY row"):
             rows.setdefault(article_id, []).append(row)
         return rows
 
@@ -335,7 +443,7 @@ class IndexReader:
     def chunks_of(self, article_id: str) -> list[Chunk]:
         return [
             Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
-            for a, s, e, t, et in self.db.execute(
+            for a, s, e, t, et in self._query(
                 "SELECT article_id, line_start, line_end, text, embed_text FROM chunks WHERE article_id = ?"
                 " ORDER BY row",
                 (article_id,),
@@ -347,6 +455,29 @@ def _article_from_row(row: tuple) -> Article:
     article_id, doc_id, source, title, published, url, text, furniture, aliases = row
     return Article(id=article_id, doc_id=doc_id, source=source, title=title, published=published, url=url,
                    text=text, furniture=json.loads(furniture), aliases=json.loads(aliases))
+
+
+def generation_file_sizes(index_dir: Path, manifest: Manifest) -> dict[str, int]:
+    """Bytes of each file of the manifest's generation, by path relative to the index folder."""
+    names = [manifest.chunks_file, *(p.relative_to(index_dir).as_posix()
+                                      for p in sorted((index_dir / manifest.bm25_dir).rglob("*")) if p.is_file())]
+    if "file" in manifest.vector_store:
+        names.append(manifest.vector_store["file"])
+    return {name: (index_dir / name).stat().st_size for name in names}
+
+
+def check_file_sizes(index_dir: Path, manifest: Manifest) -> None:
+    """Every file the manifest recorded is there, at its size: a truncated or missing file is told at once."""
+    for name, size in manifest.file_sizes.items():
+        try:
+            actual = (index_dir / name).stat().st_size
+        except FileNotFoundError:
+            raise damaged(index_dir, f"{name} is missing") from None
+        except OSError as exc:
+            raise damaged(index_dir, f"{name} cannot be read: {exc.strerror or exc}") from None
+        if actual != size:
+            raise damaged(index_dir, f"{name} is {actual:,} bytes, the manifest says {size:,}: it was truncated"
+                          " or changed")
 
 
 def open_index(index_dir: Path, embedder: str, dimension: int | None = None, milvus_token: str = "") -> IndexReader:
@@ -406,6 +537,7 @@ def write_generation(
         shutil.rmtree(bm25_path, ignore_errors=True)
         os.replace(tmp_bm25, bm25_path)
         fsync_dir(index_dir)
+        manifest.file_sizes = generation_file_sizes(index_dir, manifest)
         atomic_write_text(index_dir / MANIFEST, manifest.to_json())  # the commit point
     except BaseException:
         with contextlib.suppress(OSError):
@@ -449,6 +581,16 @@ def _fsync_file(path: Path) -> None:
 
 def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk],
                   annotations: Mapping[str, Annotation], carry_from: Path | None) -> None:
+    """The metadata of a generation. SQLite's own errors (a full disk) are OSErrors here, as other writes' are."""
+    try:
+        _fill_sqlite(path, articles, chunks, annotations, carry_from)
+    except sqlite3.Error as exc:
+        raise OSError(f"SQLite could not write {path.name}: {exc}") from None
+    _fsync_file(path)
+
+
+def _fill_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk],
+                 annotations: Mapping[str, Annotation], carry_from: Path | None) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     db = sqlite3.connect(path)
@@ -477,4 +619,3 @@ def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chun
         db.commit()
     finally:
         db.close()
-    _fsync_file(path)

@@ -31,6 +31,7 @@ def user_set(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_user_folder_set_through_the_cli(user_set, tmp_path):
     out = tmp_path / "report.json"
     index_dir = tmp_path / "eval-index"
@@ -52,6 +53,7 @@ def test_user_folder_set_through_the_cli(user_set, tmp_path):
     assert again.returncode == 0 and "reused" in again.stderr
 
 
+@pytest.mark.slow
 def test_bad_sets_get_clear_errors(tmp_path):
     with pytest.raises(CitelineError, match=r"questions\.jsonl"):
         load_dataset(tmp_path)
@@ -67,6 +69,7 @@ needs_bench = pytest.mark.skipif(not (BENCH / "squad2-500").is_dir(),
 
 
 @needs_bench
+@pytest.mark.slow
 def test_eval_on_squad_sample(tmp_path):
     out = tmp_path / "squad.json"
     corpus = BENCH / "squad2-500" / "corpus.jsonl.gz"

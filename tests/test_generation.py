@@ -76,6 +76,7 @@ def test_nothing_supported_returns_the_extractive_answer_with_a_note(seed_app):
 
 
 @needs_model
+@pytest.mark.slow
 def test_tiny_model_in_process(seed_index_dir, embedder):
     app = Citeline(Settings(index_dir=seed_index_dir, answer_mode="llm"), embedder=embedder)
     streamed = list(app.ask_stream(CAMP))
@@ -87,6 +88,7 @@ def test_tiny_model_in_process(seed_index_dir, embedder):
 
 
 @needs_model
+@pytest.mark.slow
 def test_time_limit_falls_back(seed_index_dir, embedder):
     app = Citeline(Settings(index_dir=seed_index_dir, answer_mode="llm", llm_timeout=0.001), embedder=embedder)
     answer = app.ask(CAMP)
@@ -94,6 +96,7 @@ def test_time_limit_falls_back(seed_index_dir, embedder):
 
 
 @needs_model
+@pytest.mark.slow
 def test_instructions_inside_articles_are_data(embedder, tmp_path):
     folder = tmp_path / "articles"
     folder.mkdir()
@@ -148,6 +151,7 @@ def openai_server(tmp_path):
 
 
 @needs_model
+@pytest.mark.slow
 def test_openai_compatible_server(openai_server, seed_index_dir, embedder):
     url, log = openai_server
     settings = Settings(index_dir=seed_index_dir, answer_mode="llm", llm_backend="openai", llm_url=url,

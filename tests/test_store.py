@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.api import Citeline
-from rag.errors import CitelineError, IndexMismatchError, SettingsError
+from rag.errors import CitelineError, IndexMismatchError, IndexWriteError, SettingsError
 from rag.settings import Settings
 from rag.store import MANIFEST, open_index, read_manifest
 from tests.conftest import ROOT, SEED, milvus_collections, run_rag, seed_line
@@ -110,7 +110,7 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path,
         raise OSError("disk full")
 
     monkeypatch.setattr(rag.store, stage, explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(IndexWriteError, match=r"cannot write the index.*disk full.*unchanged"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
     after = read_manifest(app.index_dir)
@@ -157,6 +157,7 @@ def _wait_for_temporary_files(index_dir, process, timeout: float = 240.0) -> boo
 
 
 @pytest.mark.parametrize("point", ["starting", "loading the model", "embedding", "writing"])
+@pytest.mark.slow
 def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_path):
     """A real `rag index` killed with SIGKILL at several moments: while Python starts (0.3 s), while it loads the
     model (2 s), while it embeds (9 s), and the moment its new generation's files appear."""
@@ -186,6 +187,7 @@ def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_
     app.close()
 
 
+@pytest.mark.slow
 def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
     index_dir, process = big_build
     time.sleep(6)
@@ -322,6 +324,7 @@ def test_an_unreachable_milvus_server_is_a_clear_error(make_app, copy_seeds):
     assert read_manifest(app.index_dir) is None
 
 
+@pytest.mark.slow
 def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path):
     from rag import milvus_store
 
@@ -354,6 +357,7 @@ def test_vector_store_settings_are_checked_at_construction(setting, value, messa
     assert env.vector_store_config().backend == "milvus" and env.milvus_uri == "http://db:19530"
 
 
+@pytest.mark.slow
 def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
     code = (
         "import sys, numpy as np\n"
@@ -366,6 +370,7 @@ def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
+@pytest.mark.slow
 def test_rag_index_and_ask_on_milvus_lite_from_the_command_line(tmp_path):
     index_dir = str(tmp_path / "index")
     built = run_rag("index", str(SEED), "--index-dir", index_dir, "--vector-store", "milvus", "-q")
