@@ -42,8 +42,7 @@ MENTION_FEATURES = (
     "names",  # the question's names in the sentence or near it
     "proximity",  # 1 / (1 + words between the mention and the nearest question word)
     "window_terms",  # share of the question's words within WINDOW words of the mention
-    "focus_near",  # the question's focus noun ("city", "singer") right beside the mention
-    "counted_near",  # for "how many X": X right after the number
+    "focus_near",  # the question's focus noun ("city", "singer"; "rockets" of "how many rockets") beside it
     "similarity",  # the passage's cosine to the question
     "article_rank",  # 1 / the article's rank
     "hit_rank",  # 1 / the passage's rank
@@ -62,6 +61,7 @@ MENTION_FEATURES = (
     "right_match",  # share of the words after it found just after the mention
     "role_match",  # it plays the grammatical role the wh-phrase plays in the question (subject, object of "in")
     "head_match",  # the word governing it is one of the question's words ("appointed" <- "appoint")
+    "slot_match",  # both: it fills the wh-phrase's slot of the question's verb ("[X] were killed" for "who was killed")
     "label_prior",  # learned P(its entity label | what the question asks), set by the reader
 )
 # The evidence of a candidate: its mentions' scores (set by the reader) and how widely it is stated.
@@ -294,7 +294,6 @@ class CandidateExtractor:
         f[M["window_terms"]] = len(near) / (len(question.terms) or 1)
         f[M["focus_near"]] = bool(question.focus) and any(singular(w) == question.focus
                                                           for w in [*around, words[last]])
-        f[M["counted_near"]] = bool(question.counted) and question.counted in stems[last + 1 : last + 3]
         f[M["similarity"]] = max(hit.similarity, 0.0)
         f[M["article_rank"]] = 1.0 / view.article_rank
         f[M["hit_rank"]] = 1.0 / max(hit.rank, 1)
@@ -317,6 +316,7 @@ class CandidateExtractor:
                 question.right)
         f[M["role_match"]] = bool(question.role) and span.role == question.role
         f[M["head_match"]] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
+        f[M["slot_match"]] = f[M["role_match"]] * f[M["head_match"]]
         return f
 
 

@@ -214,6 +214,7 @@ def analyse(text: str) -> Question:
         after = text[how.end():]
         following = [w for w in words(after) if w not in STOPWORDS]
         counted = stem(following[0]) if following else ""
+        focus = singular(following[0]) if following and how.group(1) in ("many", "much") else ""
         answer_class = {"many": _count_class(text, after), "much": _count_class(text, after),
                         "long": "DATE", "old": "NUMBER"}.get(how.group(1), "NUMBER")
     elif wh_token is not None:

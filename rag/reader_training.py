@@ -38,6 +38,7 @@ from rag.reader_model import (
 )
 
 FOLDS = 5
+SCALE_FLOOR = 0.25
 # Share of "not in the archive" questions the answerability threshold is chosen for (RealTimeQA 2025 has 26 of 250).
 UNANSWERABLE_SHARE = 0.1
 C_MENTION, C_CANDIDATE, C_ANSWERABLE, C_CHOICE = 1.0, 0.1, 1.0, 1.0
@@ -302,8 +303,8 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, c: float, weights: np.ndarray | No
     if len(set(y.tolist())) < 2:
         raise CitelineError("the training set gave no right and wrong candidates to learn from; it needs questions"
                             " whose answers appear in the articles")
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
+    # A rare yes/no feature would be blown up by its small spread: no feature is scaled up by more than 1/SCALE_FLOOR.
+    mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), SCALE_FLOOR)
     model = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y, sample_weight=weights)
     return LinearModel(list(names), mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
