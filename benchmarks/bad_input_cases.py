@@ -373,7 +373,10 @@ def command_cases() -> list[CliCase]:
 
 # -- damaged indexes -------------------------------------------------------------------------------------------------
 def manifest_files(index: Path) -> dict[str, str]:
-    return json.loads((index / "manifest.json").read_text(encoding="utf-8"))["files"]
+    """The files of the index's first segment."""
+    segment = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["segments"][0]
+    return {"chunks": f"chunks-{segment['id']:06d}.sqlite", "bm25": f"bm25-{segment['id']:06d}",
+            **({"vectors": segment["vectors"]["file"]} if "file" in segment["vectors"] else {})}
 
 
 def truncate(part: str, keep: float = 0.5) -> Callable[[Path], None]:
@@ -453,10 +456,10 @@ def damaged_cases() -> list[CliCase]:
         damaged("SQLite file missing", remove(lambda i: i / manifest_files(i)["chunks"])),
         damaged("SQLite garbage, rag list", garble("chunks"), args=lambda ws: ["list"]),
         damaged("BM25 folder missing", remove(lambda i: i / manifest_files(i)["bm25"])),
-        damaged("BM25 params garbage, same size", lambda i: bm25_file("params.index.json")(i).write_text(
-            "x" * bm25_file("params.index.json")(i).stat().st_size)),
-        damaged("BM25 matrix cut short", lambda i: bm25_file("data.csc.index.npy")(i).write_bytes(
-            bm25_file("data.csc.index.npy")(i).read_bytes()[:40])),
+        damaged("BM25 vocabulary garbage, same size", lambda i: bm25_file("vocab.json")(i).write_text(
+            "x" * bm25_file("vocab.json")(i).stat().st_size)),
+        damaged("BM25 postings cut short", lambda i: bm25_file("docs.npy")(i).write_bytes(
+            bm25_file("docs.npy")(i).read_bytes()[:40])),
         damaged("manifest of garbage", write_manifest(b"\x00garbage{{{")),
         damaged("manifest emptied", write_manifest(b"")),
         damaged("manifest not UTF-8", write_manifest(b'{"embedder": "\xff\xfe"}')),

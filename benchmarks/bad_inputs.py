@@ -159,9 +159,12 @@ def indexed_ids(index_dir: Path) -> set[str]:
     so that a case which damaged Citeline's reading cannot hide a loss)."""
     try:
         manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
-        chunks = index_dir / manifest["files"]["chunks"]
-        with sqlite3.connect(f"file:{chunks}?mode=ro", uri=True) as db:
-            return {row[0] for row in db.execute("SELECT id FROM articles")}
+        found: set[str] = set()
+        for segment in manifest["segments"]:
+            chunks = index_dir / f"chunks-{segment['id']:06d}.sqlite"
+            with sqlite3.connect(f"file:{chunks}?mode=ro", uri=True) as db:
+                found |= {row[0] for row in db.execute("SELECT id FROM articles")} - set(segment["deleted"])
+        return found
     except (OSError, KeyError, ValueError, TypeError, RecursionError, sqlite3.Error):
         return set()
 

@@ -5,7 +5,7 @@
 
 (a) LangChain tutorial: RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200), HuggingFaceEmbeddings
     on the same bundled MiniLM, FAISS.from_documents, similarity_search(question, k).
-(b) BM25 alone (bm25s, Citeline's tokenizer) over Citeline's chunks.
+(b) BM25 alone (the bm25s formula, Citeline's tokenizer; rag/lexical.py) over Citeline's chunks.
 (c) Citeline's default retriever, without and with each question's as-of date.
 
 Relevance is at article level (the corpus id is in gold_doc_ids). Every system ranks its top 40 chunks and
@@ -71,7 +71,7 @@ def citeline_runs(folder: Path, corpus_file: Path | None, index_dir: Path, reuse
     from rag.api import Citeline
     from rag.dates import to_date
     from rag.evaluation import Evaluator, load_dataset
-    from rag.lexical import Bm25Index
+    from rag.lexical import Bm25
     from rag.settings import Settings
 
     dataset = load_dataset(folder, corpus_file, limit)
@@ -92,8 +92,8 @@ def citeline_runs(folder: Path, corpus_file: Path | None, index_dir: Path, reuse
 
     # (b) BM25 alone over the same chunks.
     started = time.perf_counter()
-    chunk_texts = [t for (t,) in reader.db.execute("SELECT embed_text FROM chunks ORDER BY row")]
-    bm25 = Bm25Index.build(chunk_texts)
+    chunk_texts = [c.embed_text for c in reader.chunks(list(range(reader.size)))]
+    bm25 = Bm25.build(chunk_texts)
     bm25_build = time.perf_counter() - started
     rankings = []
     started = time.perf_counter()

@@ -141,6 +141,11 @@ class Citeline:
         """Take articles out of the index; their files are left alone."""
         return Indexer(self.settings, self.embedder).remove(article_ids)
 
+    def compact(self) -> IndexReport:
+        """Merge the index's segments into one, dropping removed articles for good (updates merge small segments
+        on their own); questions are answered from the previous segments meanwhile."""
+        return Indexer(self.settings, self.embedder).compact()
+
     def reader(self) -> IndexReader:
         """The index generation in force; reopened when a build has committed a newer one."""
         manifest = read_manifest(self.index_dir)

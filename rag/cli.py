@@ -27,6 +27,7 @@ EXAMPLES = {
     "serve": ["rag serve", "rag serve --port 8080 --index-dir news-index"],
     "list": ["rag list", "rag list --json --index-dir news-index"],
     "show": ["rag show 000_9e313fdb7c8eba7c.txt --lines 10-14", "rag show d32a195d94f261d6"],
+    "compact": ["rag compact", "rag compact --index-dir news-index"],
 }
 
 
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                     " marked ·.")
     show.add_argument("article", help="its id, its source path, or its file name, as `rag list` shows them")
     show.add_argument("--lines", help="only these lines, e.g. 10-14")
+    _command(commands, "compact", [settings], "merge the index's segments into one",
+             "Merge every segment of the index into one and drop removed articles for good. Updates merge small"
+             " segments on their own; questions are answered from the previous segments while this runs.")
     return parser
 
 
@@ -406,6 +410,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    from rag.api import Citeline
+
+    app = Citeline(_settings(args))
+    before = len(app.reader().manifest.segments)
+    report = app.compact()
+    after = len(app.reader().manifest.segments)
+    _out(f"{app.index_dir}: {report.articles_total} articles, {report.chunks_total} chunks; "
+         + (f"{before} segments merged into {after} in {report.seconds.get('total', 0.0):.1f} s" if report.written
+            else f"{after} segment, nothing to merge"))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
@@ -481,7 +498,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "train-reader": cmd_train_reader,
-            "serve": cmd_serve, "list": cmd_list, "show": cmd_show}
+            "serve": cmd_serve, "list": cmd_list, "show": cmd_show, "compact": cmd_compact}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
-"""Build and update the index: load → chunk → embed → write a new generation, reusing what did not change."""
+"""Build and update the index: load → chunk → embed → write a segment of what is new, record what is gone."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import sys
@@ -20,15 +21,17 @@ from rag.errors import CitelineError, IndexMismatchError, write_failed
 from rag.loading import LoadError, LoadLimits, SourceFile, discover, file_sha256, load_file, too_large
 from rag.nlp import ANNOTATOR_VERSION, Annotator, lead_lines
 from rag.schema import Annotation, Article, Chunk
+from rag.segments import Update, merge, merges_due
 from rag.settings import Settings
 from rag.store import (
     IndexReader,
     Manifest,
+    Segment,
+    SegmentReader,
     check_compatible,
     check_index_dir,
     check_no_stray_index,
     read_manifest,
-    write_generation,
 )
 from rag.vectorstore import VectorStoreConfig, check_reachable
 
@@ -240,17 +243,17 @@ class Indexer:
         chunks, where each chunk's vector comes from (a row of the old index, NO_VECTOR, or -1 - its position
         among the fresh chunks), and the fresh chunks to embed."""
         chunker = self.make_chunker()
-        old_articles = {a.id: a for a in old.articles()} if old is not None else {}
         articles: list[Article] = []
         chunks: list[Chunk] = []
         vector_source: list[int] = []
         fresh: list[Chunk] = []
         dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
         for article_id in wanted:
-            if article_id in old_rows and article_id in old_articles:
+            if old is not None and article_id in old_rows:
+                article = _copy(old.article(article_id))
                 if article_id in loaded:
-                    merge_aliases(old_articles[article_id], loaded[article_id])
-                articles.append(old_articles[article_id])
+                    merge_aliases(article, loaded[article_id])
+                articles.append(article)
                 chunks.extend(old.chunks_of(article_id))
                 vector_source.extend(old_rows[article_id])
                 continue
@@ -267,7 +270,7 @@ class Indexer:
 
     def _annotations(self, articles: list[Article], old: IndexReader | None, previous: Manifest | None,
                      old_rows: dict[str, list[int]], progress: bool, report: IndexReport
-                     ) -> tuple[dict[str, Annotation], Path | None]:
+                     ) -> tuple[dict[str, Annotation], list[Path]]:
         """The reader's annotations of the articles that have none yet (new ones, or all of them when the index
         was annotated otherwise), and the generation file that holds the others'."""
         started = time.perf_counter()
@@ -276,7 +279,7 @@ class Indexer:
         todo = [a for a in articles if a.id not in annotated or a.id not in old_rows]
         annotations = self._annotate(todo, progress)
         report.seconds["annotate"] = time.perf_counter() - started
-        return annotations, old.chunks_path if carry else None
+        return annotations, old.chunks_paths if carry else []
 
     def _annotate(self, articles: list[Article], progress: bool) -> dict[str, Annotation]:
         """spaCy marks the phrases of each article's lead (its first `reader_lead_chars` characters), where news
@@ -304,12 +307,12 @@ class Indexer:
         new_vectors = self.embedder.embed(list(distinct), progress=progress, on_progress=self._on_progress)
         report.chunks_embedded = len(distinct)
         report.seconds["embed"] = time.perf_counter() - embed_started
-        old_vectors = old.all_vectors() if old is not None and old.size else None
         vectors = np.zeros((rows, self.embedder.dimension), dtype=np.float32)
+        carried = [(row, origin) for row, origin in enumerate(vector_source) if origin >= 0]
+        if carried and old is not None:  # only the rows carried are read: an update costs what it changes
+            vectors[[row for row, _ in carried]] = old.vectors([origin for _, origin in carried])
         for row, origin in enumerate(vector_source):
-            if origin >= 0:
-                vectors[row] = old_vectors[origin]
-            elif origin != NO_VECTOR:
+            if origin < 0 and origin != NO_VECTOR:
                 vectors[row] = new_vectors[slot[-1 - origin]]
         return vectors
 
@@ -346,37 +349,121 @@ class Indexer:
             report.seconds["total"] = time.perf_counter() - started
             return report
 
+        if old is None or previous is None or previous.annotator != ANNOTATOR_VERSION:
+            segment_ids = wanted  # a first build, a rebuild or a new annotator: one segment of everything
+            deleted: set[str] = set(old_ids)
+        else:  # an update: a segment of what is new (or has new aliases), deletions for what is gone
+            segment_ids = [i for i in wanted if i not in old_ids or self._renamed(old, loaded.get(i))]
+            deleted = (old_ids - set(wanted)) | (set(segment_ids) & old_ids)
+        self._write(index_dir, previous, old, old_rows, segment_ids, deleted, loaded, sources, progress, report)
+        report.seconds["total"] = time.perf_counter() - started
+        return report
+
+    @staticmethod
+    def _renamed(old: IndexReader, loaded: Article | None) -> bool:
+        """True when a file read again names an indexed article with ids it does not carry yet (a new copy)."""
+        if loaded is None:
+            return False
+        article = _copy(old.article(loaded.id))
+        before = len(article.aliases)
+        merge_aliases(article, loaded)
+        return len(article.aliases) != before
+
+    def _write(self, index_dir: Path, previous: Manifest | None, old: IndexReader | None,
+               old_rows: dict[str, list[int]], segment_ids: list[str], deleted: set[str], loaded: dict[str, Article],
+               sources: dict[str, dict], progress: bool, report: IndexReport) -> None:
+        """Write the segment of `segment_ids` (if any), record `deleted`, merge what the policy says, commit."""
         chunk_started = time.perf_counter()
-        articles, chunks, vector_source, fresh = self._assemble(wanted, old, old_rows, loaded)
+        articles, chunks, vector_source, fresh = self._assemble(segment_ids, old, old_rows, loaded)
         report.seconds["chunk"] = time.perf_counter() - chunk_started
         annotations, carried_from = self._annotations(articles, old, previous, old_rows, progress, report)
         vectors = self._vectors(old, len(chunks), vector_source, fresh, progress, report)
-        # What the write does not need goes before it: BM25 building is the peak of a large build's memory.
+        # What the write does not need goes before it: BM25 postings are the peak of a large build's memory.
         del vector_source, fresh, loaded
         gc.collect()
 
         write_started = time.perf_counter()
+        full = set(deleted) == set(old_rows)  # nothing of the old index is kept
+        kept = [] if full or old is None else _with_deletions(old, deleted, old_rows)
         manifest = Manifest(
             embedder=self.embedder.name,
             dimension=self.embedder.dimension,
             chunking=self.chunking,
             generation=previous.generation if previous else 0,
             sources=sources,
-            counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
             created=previous.created if previous else "",
             annotator=ANNOTATOR_VERSION,
+            vector_store=previous.vector_store if previous else {},
         )
-        write_generation(index_dir, manifest, articles, chunks, vectors, self.settings.vector_store_config(),
-                         annotations, carried_from)
+        store = self.settings.vector_store_config()
+        with Update(index_dir, self.settings.milvus_token) as update:
+            if articles:
+                segment = update.write(articles, chunks, vectors, store, self.embedder.dimension, annotations,
+                                       carried_from)
+                kept.append(segment)
+                manifest.vector_store = segment.vectors
+            del articles, chunks, vectors
+            manifest.segments = self._merged(update, old, kept, store)
+            update.commit(manifest)
         report.written = True
-        report.articles_total = len(articles)
-        report.chunks_total = len(chunks)
+        report.articles_total = manifest.counts["articles"]
+        report.chunks_total = manifest.counts["chunks"]
         report.seconds["write"] = time.perf_counter() - write_started
+
+    def _merged(self, update: Update, old: IndexReader | None, segments: list[Segment],
+                store: VectorStoreConfig, everything: bool = False) -> list[Segment]:
+        """The segments after the merges the tiered policy asks for (or, `everything`, after merging them all)."""
+        segments = [s for s in segments if s.live_articles]
+        groups = ([segments] if len(segments) > 1 or any(s.deleted for s in segments) else []) if everything \
+            else merges_due(segments)
+        for group in groups:
+            parts = {p.segment.id: p for p in old.parts} if old is not None else {}
+            opened = [SegmentReader(update.index_dir, s, self.embedder.dimension, self.settings.milvus_token)
+                      for s in group if s.id not in parts]
+            try:
+                by_id = {**parts, **{p.segment.id: p for p in opened}}
+                readers = [by_id[s.id] for s in group]
+                for reader, segment in zip(readers, group, strict=True):
+                    reader.deleted = frozenset(segment.deleted)  # deletions recorded by this change too
+                merged = merge(update, readers, store, self.embedder.dimension)
+            finally:
+                for reader in opened:
+                    reader.close()
+            members = {s.id for s in group}
+            at = min(i for i, s in enumerate(segments) if s.id in members)
+            segments = [s for s in segments if s.id not in members]
+            segments.insert(at, merged)
+        return segments
+
+    def compact(self) -> IndexReport:
+        """Merge every segment into one, dropping deleted articles for good; questions are answered meanwhile."""
+        index_dir = Path(self.settings.index_dir)
+        report = IndexReport()
+        started = time.perf_counter()
+        with writing(index_dir):
+            previous = read_manifest(index_dir)
+            if previous is None:
+                raise CitelineError(f"there is no index in {index_dir}")
+            check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
+            old = IndexReader(index_dir, previous, self.settings.milvus_token)
+            try:
+                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
+                                                   self.settings.milvus_token)
+                with Update(index_dir, self.settings.milvus_token) as update:
+                    segments = self._merged(update, old, list(previous.segments), store, everything=True)
+                    manifest = _successor(previous, segments)
+                    report.written = bool(update.written) or len(segments) != len(previous.segments)
+                    if report.written:
+                        update.commit(manifest)
+            finally:
+                old.close()
+        report.articles_total, report.chunks_total = previous.counts["articles"], previous.counts["chunks"]
         report.seconds["total"] = time.perf_counter() - started
         return report
 
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
-        """Drop articles from every part of the index (vectors, BM25, metadata, manifest); nothing is embedded."""
+        """Take articles out of the index: their ids are recorded as deleted in the segments that hold them
+        (nothing is rewritten or embedded); the files they came from are left alone."""
         index_dir = Path(self.settings.index_dir)
         doomed = {article_ids} if isinstance(article_ids, str) else set(article_ids)  # one id, not its letters
         report = IndexReport()
@@ -384,36 +471,67 @@ class Indexer:
             previous = read_manifest(index_dir)
             if previous is None:
                 raise CitelineError(f"there is no index in {index_dir}")
+            check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
             old = IndexReader(index_dir, previous, self.settings.milvus_token)
             try:
-                rows = old.article_rows()
-                unknown = doomed - set(rows)
+                held = _live_chunks(old, doomed)
+                unknown = doomed - set(held)
                 if unknown:
                     raise CitelineError(f"no indexed article has the id {', '.join(sorted(unknown))}")
-                articles = [a for a in old.articles() if a.id not in doomed]
-                articles.sort(key=lambda a: min(rows.get(a.id, [0])))
-                kept_rows = [r for a in articles for r in rows.get(a.id, [])]
-                chunks = old.chunks(kept_rows)
-                vectors = old.vectors(kept_rows)
+                sources = {}
+                for key, entry in previous.sources.items():
+                    remaining = [i for i in entry["articles"] if i not in doomed]
+                    if remaining:
+                        sources[key] = {**entry, "articles": remaining}
+                segments = _with_deletions(old, doomed, held)
+                # Removing never moves the index: merged vectors go back to the store that holds them.
+                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
+                                                   self.settings.milvus_token)
+                with Update(index_dir, self.settings.milvus_token) as update:
+                    manifest = _successor(previous, self._merged(update, old, segments, store), sources)
+                    update.commit(manifest)
             finally:
                 old.close()
-            sources = {}
-            for key, entry in previous.sources.items():
-                remaining = [i for i in entry["articles"] if i not in doomed]
-                if remaining:
-                    sources[key] = {**entry, "articles": remaining}
-            manifest = Manifest(
-                embedder=previous.embedder, dimension=previous.dimension, chunking=previous.chunking,
-                generation=previous.generation, sources=sources, created=previous.created,
-                counts={"sources": len(sources), "articles": len(articles), "chunks": len(chunks)},
-                annotator=previous.annotator,
-            )
-            # Removing never moves the index: the vectors go back to the store that holds them.
-            store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
-                                               self.settings.milvus_token)
-            carried = index_dir / previous.chunks_file if previous.annotator else None
-            write_generation(index_dir, manifest, articles, chunks, vectors, store, carry_annotations=carried)
         report.articles_removed = len(doomed)
         report.sources_removed = len(previous.sources) - len(sources)
-        report.articles_total, report.chunks_total, report.written = len(articles), len(chunks), True
+        report.articles_total, report.chunks_total = manifest.counts["articles"], manifest.counts["chunks"]
+        report.written = True
         return report
+
+
+def _copy(article: Article) -> Article:
+    """An article that may be changed without changing the reader's cached one."""
+    return dataclasses.replace(article, aliases=list(article.aliases), furniture=list(article.furniture))
+
+
+def _live_chunks(reader: IndexReader, ids: set[str]) -> dict[str, list[int]]:
+    """Rows of the live articles among `ids`, by id (one query per segment, not a read of every row)."""
+    found: dict[str, list[int]] = {}
+    wanted = sorted(ids)
+    for index, part in enumerate(reader.parts):
+        offset = int(reader.row_offsets[index])
+        for start in range(0, len(wanted), 900):
+            batch = wanted[start:start + 900]
+            for row, article_id in part.query(
+                    f"SELECT row, article_id FROM chunks WHERE article_id IN ({','.join('?' * len(batch))})", batch):
+                if article_id not in part.deleted:
+                    found.setdefault(article_id, []).append(row + offset)
+    return found
+
+
+def _with_deletions(reader: IndexReader, ids: set[str], rows: dict[str, list[int]]) -> list[Segment]:
+    """The reader's segments, each with the ids among `ids` that it holds recorded as deleted."""
+    segments = []
+    for index, part in enumerate(reader.parts):
+        start, stop = int(reader.row_offsets[index]), int(reader.row_offsets[index + 1])
+        mine = [i for i in ids if i in rows and start <= rows[i][0] < stop]
+        segment = part.segment
+        segments.append(dataclasses.replace(segment, deleted=[*segment.deleted, *sorted(mine)],
+                                            deleted_chunks=segment.deleted_chunks + sum(len(rows[i]) for i in mine)))
+    return segments
+
+
+def _successor(previous: Manifest, segments: list[Segment], sources: dict[str, dict] | None = None) -> Manifest:
+    """The previous manifest with other segments (and sources); the commit sets generation, counts and sizes."""
+    return dataclasses.replace(previous, segments=segments, sources=previous.sources if sources is None else sources,
+                               counts=dict(previous.counts), file_sizes=dict(previous.file_sizes))

@@ -70,6 +70,28 @@ def _vector_store(value: Any) -> dict[str, Any]:
     return record
 
 
+def _segments(value: Any) -> list[dict[str, Any]]:
+    """Each segment's record; ids distinct (an index of format 2 has none: it is refused as an older format)."""
+    records = []
+    for number, record in enumerate(_typed(value, list, "segments")):
+        where = f"segments[{number}]"
+        _typed(record, dict, where)
+        deleted = _typed(record.get("deleted", []), list, f"{where}.deleted")
+        for article in deleted:
+            _typed(article, str, f"{where}.deleted[]")
+        records.append({"id": _whole(record.get("id"), f"{where}.id", 1),
+                        "articles": _whole(record.get("articles"), f"{where}.articles"),
+                        "chunks": _whole(record.get("chunks"), f"{where}.chunks"),
+                        "vectors": _vector_store(record.get("vectors")) or {"backend": "faiss", "index": "flat"},
+                        "deleted": deleted,
+                        "deleted_chunks": _whole(record.get("deleted_chunks", 0), f"{where}.deleted_chunks")})
+        if len(set(deleted)) > records[-1]["articles"]:
+            raise ValueError(f"{where} deletes {len(set(deleted))} articles of {records[-1]['articles']}")
+    if len({r["id"] for r in records}) != len(records):
+        raise ValueError("segments lists a segment id twice")
+    return records
+
+
 def _file_sizes(value: Any) -> dict[str, int]:
     for name, size in _typed(value, dict, "file_sizes").items():
         path = PurePosixPath(name)
@@ -96,4 +118,5 @@ def checked(data: Any) -> dict[str, Any]:
         "vector_store": _vector_store(data.get("vector_store")),
         "file_sizes": _file_sizes(data.get("file_sizes", {})),
         "annotator": _typed(data.get("annotator", ""), str, "annotator"),
+        "segments": _segments(data.get("segments", [])),
     }

@@ -1,9 +1,10 @@
-"""The index on disk: chunk vectors (rag/vectorstore.py), chunk and article metadata in SQLite, BM25, a manifest.
+"""The index on disk, read: a manifest naming segments, each with chunk vectors (rag/vectorstore.py), chunk and
+article metadata in SQLite and BM25 postings (rag/lexical.py).
 
-Every build writes a new generation (`chunks-<g>.sqlite`, `bm25-<g>/`, and the vectors: `vectors-<g>.faiss` or a
-Milvus collection `<prefix>_g<g>`) and then replaces `manifest.json` atomically; the manifest names the generation
-in force and the vector store that holds it. A build that dies before that rename leaves the previous generation,
-and the manifest that names it, untouched.
+A segment `s` is `chunks-<s>.sqlite`, `bm25-<s>/` and its vectors (`vectors-<s>.faiss` or a Milvus collection
+`<prefix>_g<s>`); it is never changed once written. Every change (rag/segments.py writes them) writes its new
+segments and then replaces `manifest.json` atomically: the manifest lists the segments in force and the articles
+deleted from each. A change that dies before that rename leaves the previous manifest and its segments untouched.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 import tempfile
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,41 +24,17 @@ from typing import Any
 import numpy as np
 
 from rag.errors import CitelineError, IndexMismatchError, IndexMissingError, damaged, rebuild_hint
-from rag.lexical import Bm25Index
+from rag.lexical import Bm25, Postings
 from rag.schema import Annotation, Article, Chunk
-from rag.vectorstore import (
-    VectorStore,
-    VectorStoreConfig,
-    discard_vectors,
-    drop_stale_vectors,
-    incomplete,
-    open_vectors,
-    write_vectors,
-)
+from rag.vectorstore import VectorStore, incomplete, open_vectors
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: segments with BM25 postings; 2 (one generation, bm25s scores) needs a re-index
 MANIFEST = "manifest.json"
-_GENERATION_FILE = re.compile(r"^(?:chunks|bm25)-(\d+)(?:\.sqlite|)(?:\.tmp.*)?$")  # vectors: the backends
 FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
 # A generation's metadata under its final name: it is renamed into place just before the manifest is written,
 # so a folder holding one has held a complete index (a build killed earlier leaves only temporary files).
 _INDEX_DATA = re.compile(r"^(?:manifest\.json|chunks-\d+\.sqlite)$")
 
-_SCHEMA = """
-CREATE TABLE articles (
-    id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
-    published TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, furniture TEXT NOT NULL,
-    aliases TEXT NOT NULL, position INTEGER NOT NULL UNIQUE
-);
-CREATE TABLE chunks (
-    row INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
-    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL, text TEXT NOT NULL, embed_text TEXT NOT NULL
-);
-CREATE INDEX chunks_by_article ON chunks(article_id);
-CREATE TABLE annotations (
-    article_id TEXT PRIMARY KEY REFERENCES articles(id), lines INTEGER NOT NULL, spans TEXT NOT NULL
-);
-"""
 
 
 def fsync_dir(path: Path) -> None:
@@ -99,30 +74,59 @@ def current_umask() -> int:
 
 
 @dataclass
+class Segment:
+    """A part of the index written by one build, add or merge: its own SQLite file, BM25 postings and vectors.
+
+    Segments are never changed once written; removing an article records its id in `deleted`, and a merge
+    writes a new segment holding the live articles of several (see rag/segments.py)."""
+
+    id: int
+    articles: int  # rows of its articles table, deleted ones included
+    chunks: int  # rows of its chunks table (and of its vectors)
+    vectors: dict[str, Any]  # the vector store record (rag/vectorstore.py)
+    deleted: list[str] = field(default_factory=list)  # ids of its articles taken out of the index
+    deleted_chunks: int = 0  # chunks of those articles
+
+    @property
+    def live_chunks(self) -> int:
+        return self.chunks - self.deleted_chunks
+
+    @property
+    def chunks_file(self) -> str:
+        return f"chunks-{self.id:06d}.sqlite"
+
+    @property
+    def bm25_dir(self) -> str:
+        return f"bm25-{self.id:06d}"
+
+    @property
+    def live_articles(self) -> int:
+        return self.articles - len(self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "articles": self.articles, "chunks": self.chunks, "vectors": self.vectors,
+                "deleted": self.deleted, "deleted_chunks": self.deleted_chunks}
+
+
+@dataclass
 class Manifest:
-    """What the index was built with and from. Stored as JSON; never unpickled."""
+    """What the index was built with and from, and the segments in force. Stored as JSON; never unpickled."""
 
     embedder: str
     dimension: int
     chunking: dict[str, Any]
-    generation: int = 0
+    generation: int = 0  # raised by every commit; segment ids are taken from the same count
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # absolute path -> sha256, size, articles
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # live articles and chunks, sources
     format_version: int = FORMAT_VERSION
     created: str = ""
     updated: str = ""
-    vector_store: dict[str, Any] = field(default_factory=lambda: dict(FAISS_FLAT))  # set by write_generation
+    # The record of the newest segment's vectors: where this index keeps vectors (backend, Milvus URI, prefix).
+    vector_store: dict[str, Any] = field(default_factory=lambda: dict(FAISS_FLAT))
     annotator: str = ""  # the pipeline and rules that marked the articles' phrases (rag/nlp.py); "" for none
-    # Size of every file of the generation, relative to the index folder: a truncated file is told at once.
+    # Size of every file of every segment, relative to the index folder: a truncated file is told at once.
     file_sizes: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def chunks_file(self) -> str:
-        return f"chunks-{self.generation:06d}.sqlite"
-
-    @property
-    def bm25_dir(self) -> str:
-        return f"bm25-{self.generation:06d}"
+    segments: list[Segment] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -131,8 +135,7 @@ class Manifest:
                 "embedder": {"name": self.embedder, "dimension": self.dimension},
                 "chunking": self.chunking,
                 "generation": self.generation,
-                "files": {"chunks": self.chunks_file, "bm25": self.bm25_dir,
-                          **({"vectors": self.vector_store["file"]} if "file" in self.vector_store else {})},
+                "segments": [segment.to_dict() for segment in self.segments],
                 "vector_store": self.vector_store,
                 "annotator": self.annotator,
                 "counts": self.counts,
@@ -165,6 +168,7 @@ class Manifest:
             vector_store=data["vector_store"] or dict(FAISS_FLAT),
             file_sizes=data["file_sizes"],
             annotator=data["annotator"],
+            segments=[Segment(**record) for record in data["segments"]],
         )
 
 
@@ -242,14 +246,18 @@ def article_search_text(article: Article) -> str:
 
 @dataclass
 class ArticleLayout:
+    """Per-article and per-row arrays over every segment, numbered one segment after another."""
+
     ids: list[str]  # article id by position
     sources: list[str]  # source by position
     keys: list[set[str]]  # doc ids, aliases and source of each position
     days: np.ndarray  # publication day (date ordinal) by position, 0 when unknown
     row_article: np.ndarray  # article position of every chunk row
+    live: np.ndarray  # False for positions of deleted articles
+    live_rows: np.ndarray  # False for the chunk rows of deleted articles
 
     @classmethod
-    def read(cls, db: sqlite3.Connection, size: int, count: int) -> ArticleLayout:
+    def read(cls, db: sqlite3.Connection, size: int, count: int, deleted: Iterable[str] = ()) -> ArticleLayout:
         ids, sources, keys = [""] * count, [""] * count, [set() for _ in range(count)]
         days = np.zeros(count, dtype=np.int64)
         positions = {}
@@ -265,133 +273,234 @@ class ArticleLayout:
         row_article = np.zeros(size, dtype=np.int64)
         for row, article_id in db.execute("SELECT row, article_id FROM chunks"):
             row_article[row] = positions[article_id]
-        return cls(ids, sources, keys, days, row_article)
+        live = np.ones(count, dtype=bool)
+        live[[positions[i] for i in deleted if i in positions]] = False
+        return cls(ids, sources, keys, days, row_article, live, live[row_article])
+
+    @classmethod
+    def joined(cls, parts: Sequence[ArticleLayout]) -> ArticleLayout:
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0, *(len(p.ids) for p in parts)])
+        return cls(
+            [i for p in parts for i in p.ids], [s for p in parts for s in p.sources],
+            [k for p in parts for k in p.keys],
+            np.concatenate([p.days for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([p.row_article + o for p, o in zip(parts, offsets, strict=False)])
+            if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([p.live for p in parts]) if parts else np.zeros(0, dtype=bool),
+            np.concatenate([p.live_rows for p in parts]) if parts else np.zeros(0, dtype=bool),
+        )
 
 
-class IndexReader:
-    """An open generation of the index: vector search plus metadata look-ups."""
+class SegmentReader:
+    """One segment opened for reading: its SQLite file and its vectors; rows and positions are its own."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest, milvus_token: str = ""):
-        self.index_dir = Path(index_dir)
-        self.manifest = manifest
-        chunks = self.index_dir / manifest.chunks_file
-        if not chunks.exists():
-            raise incomplete(index_dir, chunks.name)
-        check_file_sizes(self.index_dir, manifest)
-        self.vector_store: VectorStore = open_vectors(self.index_dir, manifest.generation, manifest.vector_store,
-                                                      manifest.dimension, int(manifest.counts.get("chunks", 0)),
-                                                      milvus_token)
-        self.db = sqlite3.connect(f"file:{chunks}?mode=ro", uri=True, check_same_thread=False)
+    def __init__(self, index_dir: Path, segment: Segment, dimension: int, milvus_token: str = ""):
+        self.index_dir = index_dir
+        self.segment = segment
+        self.deleted = frozenset(segment.deleted)
+        path = index_dir / segment.chunks_file
+        if not path.exists():
+            raise incomplete(index_dir, path.name)
+        self.path = path
+        self.vectors: VectorStore = open_vectors(index_dir, segment.id, segment.vectors, dimension, segment.chunks,
+                                                 milvus_token)
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         try:
-            with self.damage_check():
+            with damage_check(index_dir, path.name):
                 self._check_counts()
+            self.has_annotations = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'").fetchone() is not None
         except BaseException:
             self.close()
             raise
-        self._articles: dict[str, Article] = {}
-        self._annotations: dict[str, Annotation | None] = {}
-        self._has_annotations = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'").fetchone() is not None
-        self._bm25: Bm25Index | None = None
-        self._article_bm25: Bm25Index | None = None
-        self._layout: ArticleLayout | None = None
 
     def _check_counts(self) -> None:
         """The metadata holds the rows the manifest counts: a damaged or foreign SQLite file fails here, once."""
         (chunks,), (articles,) = (self.db.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("chunks",
                                                                                                      "articles"))
-        want = (int(self.manifest.counts.get("chunks", chunks)), self.manifest.counts.get("articles", articles))
-        if (chunks, articles) != want or self.vector_store.size != chunks:
-            raise damaged(self.index_dir, f"{self.manifest.chunks_file} holds {chunks} chunks and {articles}"
-                          f" articles, the vectors {self.vector_store.size} rows, the manifest counts {want[0]}"
-                          f" chunks and {want[1]} articles")
+        want = (self.segment.chunks, self.segment.articles)
+        if (chunks, articles) != want or self.vectors.size != chunks:
+            raise damaged(self.index_dir, f"{self.path.name} holds {chunks} chunks and {articles} articles, the"
+                          f" vectors {self.vectors.size} rows, the manifest counts {want[0]} chunks and {want[1]}"
+                          " articles")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with damage_check(self.index_dir, self.path.name):
+            return self.db.execute(sql, params).fetchall()
+
+    def postings(self, part: str, size: int) -> Postings:
+        folder = self.index_dir / self.segment.bm25_dir / part
+        try:
+            return Postings.load(folder, size)
+        except FileNotFoundError:
+            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} is missing") from None
+        except Exception as exc:  # numpy and json raise many kinds on a damaged file
+            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} cannot be read: {exc}") from None
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.db.close()
+
+
+@contextlib.contextmanager
+def damage_check(index_dir: Path, what: str):
+    """Errors of a damaged SQLite file, as the one message that says to rebuild."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise damaged(index_dir, f"{what}: {exc}") from None
+
+
+ARTICLE_COLUMNS = "id, doc_id, source, title, published, url, text, furniture, aliases"
+
+
+class IndexReader:
+    """The segments a manifest names, read as one index: rows and article positions are numbered segment after
+    segment; deleted articles are never returned and score nothing."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, milvus_token: str = ""):
+        self.index_dir = Path(index_dir)
+        self.manifest = manifest
+        check_file_sizes(self.index_dir, manifest)
+        self.parts: list[SegmentReader] = []
+        try:
+            for segment in manifest.segments:
+                self.parts.append(SegmentReader(self.index_dir, segment, manifest.dimension, milvus_token))
+        except BaseException:
+            self.close()
+            raise
+        self.row_offsets = np.cumsum([0, *(s.chunks for s in manifest.segments)]).astype(np.int64)
+        self.article_offsets = np.cumsum([0, *(s.articles for s in manifest.segments)]).astype(np.int64)
+        self._articles: dict[str, Article] = {}
+        self._annotations: dict[str, Annotation | None] = {}
+        self._bm25: Bm25 | None = None
+        self._article_bm25: Bm25 | None = None
+        self._layout: ArticleLayout | None = None
+
+    @property
+    def has_deletions(self) -> bool:
+        return any(part.deleted for part in self.parts)
 
     @contextlib.contextmanager
     def damage_check(self, what: str = ""):
-        """Errors of a damaged SQLite file, as the one message that says to rebuild."""
-        try:
+        with damage_check(self.index_dir, what or "the index's SQLite files"):
             yield
-        except sqlite3.Error as exc:
-            raise damaged(self.index_dir, f"{what or self.manifest.chunks_file}: {exc}") from None
-
-    def _load_bm25(self, part: str, size: int) -> Bm25Index:
-        folder = self.index_dir / self.manifest.bm25_dir / part
-        try:
-            return Bm25Index.load(folder, size)
-        except FileNotFoundError:
-            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} is missing") from None
-        except Exception as exc:  # bm25s and numpy raise many kinds on a damaged file
-            raise damaged(self.index_dir, f"{folder.relative_to(self.index_dir)} cannot be read: {exc}") from None
 
     @property
-    def bm25(self) -> Bm25Index:
+    def bm25(self) -> Bm25:
         """BM25 over chunks, row for row with the vectors. Loaded on first use: `rag list` does not need it."""
         if self._bm25 is None:
-            self._bm25 = self._load_bm25("chunks", self.size)
+            live = self.layout().live_rows
+            self._bm25 = Bm25([p.postings("chunks", p.segment.chunks) for p in self.parts],
+                              self._split(live, self.row_offsets))
         return self._bm25
 
     @property
-    def article_bm25(self) -> Bm25Index:
-        """BM25 over whole articles (title and text), one row per article position."""
+    def article_bm25(self) -> Bm25:
+        """BM25 over whole articles (title and text), one document per article position."""
         if self._article_bm25 is None:
-            self._article_bm25 = self._load_bm25("articles", self.article_count)
+            live = self.layout().live
+            self._article_bm25 = Bm25([p.postings("articles", p.segment.articles) for p in self.parts],
+                                      self._split(live, self.article_offsets))
         return self._article_bm25
+
+    def _split(self, mask: np.ndarray, offsets: np.ndarray) -> list[np.ndarray | None]:
+        """`mask` cut at the segments' offsets; None for a segment that deletes nothing."""
+        return [mask[offsets[i]:offsets[i + 1]] if part.deleted else None for i, part in enumerate(self.parts)]
 
     @property
     def article_count(self) -> int:
-        return int(self.manifest.counts.get("articles", 0))
+        """Article positions, deleted ones included."""
+        return int(self.article_offsets[-1])
 
     def layout(self) -> ArticleLayout:
-        """Per-row and per-article arrays that retrieval filters and groups by; read once per generation."""
+        """Per-row and per-article arrays that retrieval filters and groups by; read once per opened index."""
         if self._layout is None:
             try:
                 with self.damage_check():
-                    self._layout = ArticleLayout.read(self.db, self.size, self.article_count)
+                    self._layout = ArticleLayout.joined([
+                        ArticleLayout.read(p.db, p.segment.chunks, p.segment.articles, p.deleted)
+                        for p in self.parts])
             except (KeyError, IndexError, ValueError) as exc:
                 raise damaged(self.index_dir, f"its chunks and articles do not match ({exc!r})") from None
         return self._layout
 
     @property
     def size(self) -> int:
-        return self.vector_store.size
+        """Chunk rows, those of deleted articles included."""
+        return int(self.row_offsets[-1])
 
     def close(self) -> None:
-        self.vector_store.close()
-        self.db.close()
+        for part in self.parts:
+            part.close()
+
+    def _where(self, rows: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+        """(position in `rows`, segment row) of each row, by segment."""
+        found: dict[int, list[tuple[int, int]]] = {}
+        segment_of = np.searchsorted(self.row_offsets, np.asarray(rows, dtype=np.int64), side="right") - 1
+        for at, (row, index) in enumerate(zip(rows, segment_of.tolist(), strict=True)):
+            if not 0 <= row < self.size:
+                raise damaged(self.index_dir, f"chunk row {row} is not in the index")
+            found.setdefault(index, []).append((at, int(row - self.row_offsets[index])))
+        return found
 
     def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top k rows by inner product; with a mask, only rows where it is True."""
-        return self.vector_store.search(query, k, mask)
+        """Top k rows by inner product over every segment; with a mask, only rows where it is True. Rows of
+        deleted articles are never found."""
+        if self.has_deletions:
+            live = self.layout().live_rows
+            mask = live if mask is None else (mask & live)
+        found: list[tuple[int, float]] = []
+        for index, part in enumerate(self.parts):
+            start, stop = int(self.row_offsets[index]), int(self.row_offsets[index + 1])
+            allowed = None if mask is None else mask[start:stop]
+            if allowed is not None and allowed.all():
+                allowed = None
+            if stop == start or (allowed is not None and not allowed.any()):
+                continue
+            found.extend((row + start, score) for row, score in part.vectors.search(query, k, allowed))
+        if len(self.parts) > 1:
+            found.sort(key=lambda pair: -pair[1])
+        return found[:k]
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
             return []
-        marks = ",".join("?" * len(rows))
-        found = {
-            row: Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
-            for row, a, s, e, t, et in self._query(
-                f"SELECT row, article_id, line_start, line_end, text, embed_text FROM chunks WHERE row IN ({marks})",
-                list(rows),
-            )
-        }
-        missing = [r for r in rows if r not in found]
+        out: list[Chunk | None] = [None] * len(rows)
+        for index, wanted in self._where(rows).items():
+            part = self.parts[index]
+            local = [row for _, row in wanted]
+            found = {}
+            for start in range(0, len(local), 900):  # SQLite's limit on parameters
+                batch = local[start:start + 900]
+                found.update({
+                    row: Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
+                    for row, a, s, e, t, et in part.query(
+                        "SELECT row, article_id, line_start, line_end, text, embed_text FROM chunks WHERE row IN"
+                        f" ({','.join('?' * len(batch))})", batch)
+                })
+            for at, row in wanted:
+                out[at] = found.get(row)
+        missing = [rows[i] for i, chunk in enumerate(out) if chunk is None]
         if missing:
-            raise damaged(self.index_dir, f"chunk rows {missing[:5]} are missing from {self.manifest.chunks_file}")
-        return [found[r] for r in rows]
+            raise damaged(self.index_dir, f"chunk rows {missing[:5]} are missing from the index's SQLite files")
+        return out  # type: ignore[return-value]
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """Rows of a metadata query; a damaged SQLite file is a message, not a traceback."""
-        with self.damage_check():
-            return self.db.execute(sql, params).fetchall()
+    def _holder(self, article_id: str) -> SegmentReader | None:
+        """The segment where the article is live (the newest, should a build have written it twice)."""
+        for part in reversed(self.parts):
+            if article_id not in part.deleted and part.query("SELECT 1 FROM articles WHERE id = ?", (article_id,)):
+                return part
+        return None
 
     def article(self, article_id: str) -> Article:
         if article_id not in self._articles:
-            found = self._query(
-                "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles WHERE id = ?",
-                (article_id,),
-            )
-            if not found:
+            part = self._holder(article_id)
+            if part is None:
                 raise KeyError(article_id)
+            found = part.query(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
             self._articles[article_id] = self._article(found[0])
         return self._articles[article_id]
 
@@ -400,50 +509,67 @@ class IndexReader:
         articles were annotated, or with another annotator."""
         if article_id not in self._annotations:
             row = None
-            if self._has_annotations and self.manifest.annotator:
-                row = self.db.execute("SELECT lines, spans FROM annotations WHERE article_id = ?",
-                                      (article_id,)).fetchone()
+            part = self._holder(article_id) if self.manifest.annotator else None
+            if part is not None and part.has_annotations:
+                found = part.query("SELECT lines, spans FROM annotations WHERE article_id = ?", (article_id,))
+                row = found[0] if found else None
             self._annotations[article_id] = Annotation.from_json(*row) if row else None
         return self._annotations[article_id]
 
     def annotated_ids(self) -> set[str]:
-        if not (self._has_annotations and self.manifest.annotator):
+        if not self.manifest.annotator:
             return set()
-        return {article_id for (article_id,) in self.db.execute("SELECT article_id FROM annotations")}
+        return {article_id for part in self.parts if part.has_annotations
+                for (article_id,) in part.query("SELECT article_id FROM annotations") if article_id not in part.deleted}
 
     @property
-    def chunks_path(self) -> Path:
-        return self.index_dir / self.manifest.chunks_file
+    def chunks_paths(self) -> list[Path]:
+        """The SQLite file of every segment, oldest first."""
+        return [part.path for part in self.parts]
 
     def articles(self) -> list[Article]:
-        rows = self._query(
-            "SELECT id, doc_id, source, title, published, url, text, furniture, aliases FROM articles ORDER BY source"
-        )
-        return [self._article(r) for r in rows]
+        """Every live article, ordered by source."""
+        found = [self._article(r) for part in self.parts
+                 for r in part.query(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY source")
+                 if r[0] not in part.deleted]
+        if len(self.parts) > 1:
+            found.sort(key=lambda a: a.source)
+        return found
 
     def _article(self, row: tuple) -> Article:
         try:
-            return _article_from_row(row)
+            return article_from_row(row)
         except (ValueError, TypeError) as exc:
-            raise damaged(self.index_dir, f"an article of {self.manifest.chunks_file} cannot be read: {exc}") from None
+            raise damaged(self.index_dir, f"an article of the index cannot be read: {exc}") from None
 
     def article_rows(self) -> dict[str, list[int]]:
-        """Chunk rows of every article, in row order."""
+        """Chunk rows of every live article, in row order."""
         rows: dict[str, list[int]] = {}
-        for row, article_id in self._query("SELECT row, article_id FROM chunks ORDER BY row"):
-            rows.setdefault(article_id, []).append(row)
+        for index, part in enumerate(self.parts):
+            offset = int(self.row_offsets[index])
+            for row, article_id in part.query("SELECT row, article_id FROM chunks ORDER BY row"):
+                if article_id not in part.deleted:
+                    rows.setdefault(article_id, []).append(row + offset)
         return rows
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        return self.vector_store.vectors(rows)
+        out = np.zeros((len(rows), self.manifest.dimension), dtype=np.float32)
+        for index, wanted in self._where(rows).items():
+            out[[at for at, _ in wanted]] = self.parts[index].vectors.vectors([row for _, row in wanted])
+        return out
 
     def all_vectors(self) -> np.ndarray:
-        return self.vector_store.all_vectors()
+        if not self.parts:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return np.concatenate([part.vectors.all_vectors() for part in self.parts])
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
+        part = self._holder(article_id)
+        if part is None:
+            return []
         return [
             Chunk(article_id=a, line_start=s, line_end=e, text=t, embed_text=et)
-            for a, s, e, t, et in self._query(
+            for a, s, e, t, et in part.query(
                 "SELECT article_id, line_start, line_end, text, embed_text FROM chunks WHERE article_id = ?"
                 " ORDER BY row",
                 (article_id,),
@@ -451,18 +577,18 @@ class IndexReader:
         ]
 
 
-def _article_from_row(row: tuple) -> Article:
+def article_from_row(row: tuple) -> Article:
     article_id, doc_id, source, title, published, url, text, furniture, aliases = row
     return Article(id=article_id, doc_id=doc_id, source=source, title=title, published=published, url=url,
                    text=text, furniture=json.loads(furniture), aliases=json.loads(aliases))
 
 
-def generation_file_sizes(index_dir: Path, manifest: Manifest) -> dict[str, int]:
-    """Bytes of each file of the manifest's generation, by path relative to the index folder."""
-    names = [manifest.chunks_file, *(p.relative_to(index_dir).as_posix()
-                                      for p in sorted((index_dir / manifest.bm25_dir).rglob("*")) if p.is_file())]
-    if "file" in manifest.vector_store:
-        names.append(manifest.vector_store["file"])
+def segment_file_sizes(index_dir: Path, segment: Segment) -> dict[str, int]:
+    """Bytes of each file of a segment, by path relative to the index folder."""
+    names = [segment.chunks_file, *(p.relative_to(index_dir).as_posix()
+                                    for p in sorted((index_dir / segment.bm25_dir).rglob("*")) if p.is_file())]
+    if "file" in segment.vectors:
+        names.append(segment.vectors["file"])
     return {name: (index_dir / name).stat().st_size for name in names}
 
 
@@ -486,136 +612,3 @@ def open_index(index_dir: Path, embedder: str, dimension: int | None = None, mil
         raise IndexMissingError(f"there is no index in {index_dir}; build one with `rag index PATH...`")
     check_compatible(manifest, Path(index_dir), embedder, dimension)
     return IndexReader(Path(index_dir), manifest, milvus_token)
-
-
-def write_generation(
-    index_dir: Path,
-    manifest: Manifest,
-    articles: Iterable[Article],
-    chunks: Sequence[Chunk],
-    vectors: np.ndarray,
-    store: VectorStoreConfig | None = None,
-    annotations: Mapping[str, Annotation] | None = None,
-    carry_annotations: Path | None = None,
-) -> Manifest:
-    """Write a new generation and make it the one in force. Returns the manifest as written.
-
-    `annotations` are new articles' phrases; those of the other articles are copied from the generation file
-    `carry_annotations` (the previous one), without being read into memory.
-    """
-    store = store or VectorStoreConfig()
-    if len(chunks) != len(vectors):
-        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        previous = read_manifest(index_dir)
-    except IndexMismatchError:  # an unreadable manifest is being replaced by a rebuild
-        previous = None
-    generation = max(manifest.generation, previous.generation if previous else 0) + 1
-    manifest.generation = generation
-    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    manifest.created = manifest.created or (previous.created if previous else "") or now
-    manifest.updated = now
-
-    chunks_path = index_dir / manifest.chunks_file
-    bm25_path = index_dir / manifest.bm25_dir
-    tmp_chunks = chunks_path.with_name(chunks_path.name + f".tmp{os.getpid()}")
-    tmp_bm25 = bm25_path.with_name(bm25_path.name + f".tmp{os.getpid()}")
-    written: dict[str, Any] | None = None
-    try:
-        articles = list(articles)
-        Bm25Index.build([c.embed_text for c in chunks]).save(tmp_bm25 / "chunks")
-        Bm25Index.build([article_search_text(a) for a in articles]).save(tmp_bm25 / "articles")
-        for part in tmp_bm25.glob("*/*"):
-            _fsync_file(part)
-        _write_sqlite(tmp_chunks, articles, chunks, annotations or {}, carry_annotations)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), manifest.dimension)
-        written = write_vectors(index_dir, generation, vectors, store)  # durable, not yet in force
-        manifest.vector_store = written
-        os.replace(tmp_chunks, chunks_path)
-        shutil.rmtree(bm25_path, ignore_errors=True)
-        os.replace(tmp_bm25, bm25_path)
-        fsync_dir(index_dir)
-        manifest.file_sizes = generation_file_sizes(index_dir, manifest)
-        atomic_write_text(index_dir / MANIFEST, manifest.to_json())  # the commit point
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp_chunks.unlink()
-        shutil.rmtree(tmp_bm25, ignore_errors=True)
-        if written is not None:
-            with contextlib.suppress(Exception):
-                committed = read_manifest(index_dir)  # an interrupt may land just after the commit
-                if committed is None or committed.generation != generation:
-                    discard_vectors(index_dir, generation, written, store.milvus_token)
-        raise
-    # The previous generation stays until the next build, for readers that opened it a moment ago.
-    remove_stale_generations(index_dir, keep={generation, previous.generation if previous else generation},
-                             stores=[manifest.vector_store, *([previous.vector_store] if previous else [])],
-                             milvus_token=store.milvus_token)
-    return manifest
-
-
-def remove_stale_generations(index_dir: Path, keep: set[int], stores: Sequence[dict[str, Any]] = (),
-                             milvus_token: str = "") -> None:
-    """Files and vectors of generations not kept, and temporary files: left by earlier builds or by one that died.
-
-    `stores` are the vector store records of the new generation and of the previous one. Best effort: the new
-    generation is in force already, and what is left here goes at the next build.
-    """
-    for path in Path(index_dir).iterdir():
-        match = _GENERATION_FILE.match(path.name)
-        if match and (int(match.group(1)) not in keep or ".tmp" in path.name):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-    drop_stale_vectors(index_dir, keep, stores, milvus_token)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _write_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk],
-                  annotations: Mapping[str, Annotation], carry_from: Path | None) -> None:
-    """The metadata of a generation. SQLite's own errors (a full disk) are OSErrors here, as other writes' are."""
-    try:
-        _fill_sqlite(path, articles, chunks, annotations, carry_from)
-    except sqlite3.Error as exc:
-        raise OSError(f"SQLite could not write {path.name}: {exc}") from None
-    _fsync_file(path)
-
-
-def _fill_sqlite(path: Path, articles: Iterable[Article], chunks: Sequence[Chunk],
-                 annotations: Mapping[str, Annotation], carry_from: Path | None) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    db = sqlite3.connect(path)
-    try:
-        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
-        db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (a.id, a.doc_id, a.source, a.title, a.published, a.url, a.text, json.dumps(a.furniture),
-                 json.dumps(a.aliases), position)
-                for position, a in enumerate(articles)
-            ),
-        )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-            ((row, c.article_id, c.line_start, c.line_end, c.text, c.embed_text) for row, c in enumerate(chunks)),
-        )
-        db.executemany("INSERT INTO annotations VALUES (?, ?, ?)",
-                       ((article_id, a.lines, a.to_json()) for article_id, a in annotations.items()))
-        if carry_from is not None:
-            db.execute("ATTACH DATABASE ? AS old", (str(carry_from),))
-            db.execute("INSERT OR IGNORE INTO annotations SELECT a.article_id, a.lines, a.spans FROM old.annotations a"
-                       " WHERE a.article_id IN (SELECT id FROM articles)")
-            db.commit()
-            db.execute("DETACH DATABASE old")
-        db.commit()
-    finally:
-        db.close()

@@ -35,7 +35,15 @@ def _manifest(index_dir) -> dict:
 
 
 def _part(index_dir, part: str):
-    return index_dir / _manifest(index_dir)["files"][part]
+    """A file of the index's first segment: its SQLite file, BM25 folder or FAISS file."""
+    segment = _manifest(index_dir)["segments"][0]
+    name = {"chunks": f"chunks-{segment['id']:06d}.sqlite", "bm25": f"bm25-{segment['id']:06d}",
+            "vectors": segment["vectors"].get("file", "")}[part]
+    return index_dir / name
+
+
+def _vectors(manifest: dict) -> dict:
+    return manifest["segments"][0]["vectors"]
 
 
 def _cut(path, keep: float = 0.5) -> None:
@@ -54,12 +62,12 @@ DAMAGES = {
     "SQLite of garbage": lambda d: _part(d, "chunks").write_bytes(b"\x07" * _part(d, "chunks").stat().st_size),
     "SQLite cut in half": lambda d: _cut(_part(d, "chunks")),
     "BM25 folder missing": lambda d: shutil.rmtree(_part(d, "bm25")),
-    "BM25 file corrupt": lambda d: (_part(d, "bm25") / "chunks" / "params.index.json").write_text(
-        "{" * (_part(d, "bm25") / "chunks" / "params.index.json").stat().st_size),
+    "BM25 file corrupt": lambda d: (_part(d, "bm25") / "chunks" / "vocab.json").write_text(
+        "{" * (_part(d, "bm25") / "chunks" / "vocab.json").stat().st_size),
     "counts of the wrong type": lambda d: _edit(d, lambda m: m["counts"].update(chunks="many")),
     "counts a list": lambda d: _edit(d, lambda m: m.update(counts=[1, 2])),
-    "a vectors path outside the index": lambda d: _edit(d, lambda m: m["vector_store"].update(file="../../x.faiss")),
-    "a vectors path to /dev/zero": lambda d: _edit(d, lambda m: m["vector_store"].update(file="/dev/zero")),
+    "a vectors path outside the index": lambda d: _edit(d, lambda m: _vectors(m).update(file="../../x.faiss")),
+    "a vectors path to /dev/zero": lambda d: _edit(d, lambda m: _vectors(m).update(file="/dev/zero")),
     "manifest not JSON": lambda d: (d / MANIFEST).write_bytes(b"\x00not json"),
 }
 
@@ -74,13 +82,14 @@ def test_a_damaged_index_is_a_message_naming_rebuild_and_is_left_alone(index_cop
     with pytest.raises(IndexDamagedError, match=r"rag index --rebuild") as info:
         app.ask(QUESTION)
     assert "\n" not in str(info.value)
-    try:  # a build into it is refused before anything is written, unless it reads nothing damaged (BM25 it
-        app.index([flood], progress=False)  # writes anew from the chunks): then the index is whole again
+    try:  # a build into it is refused before anything is written, unless it reads nothing damaged (an update
+        app.index([flood], progress=False)  # writes a segment of its own and reads no old BM25)
     except IndexDamagedError:
         assert files_of(index_copy) == before
     else:
-        assert damage == "BM25 file corrupt" and any(c.line_start == 12 for c in app.ask(QUESTION).citations)
-        return
+        assert damage == "BM25 file corrupt"
+        with pytest.raises(IndexDamagedError, match=r"rag index --rebuild"):
+            app.ask(QUESTION)
     # The way out the message names works.
     app.index([SEED], rebuild=True, progress=False)
     assert any(c.line_start == 12 for c in app.ask(QUESTION).citations)

@@ -39,9 +39,10 @@ def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds, backe
     added = app.index([copy_seeds], progress=False)
     assert added.articles_added == 1 and added.articles_total == 2
     assert added.chunks_embedded == added.chunks_total - base.chunks_total
-    # The seed's vectors were carried over from the store, not embedded again, and the new ones stored beside them.
+    # The seed's segment is kept as it was; the new article is a segment of its own, beside it.
     reader = app.reader()
     assert reader.manifest.vector_store["backend"] == backend and reader.size == added.chunks_total
+    assert [s.live_articles for s in reader.manifest.segments] == [1, 1]
     rows = reader.article_rows()
     seed_rows = next(r for a, r in rows.items() if reader.article(a).title.startswith("US launches"))
     assert np.allclose(reader.vectors(seed_rows), seed_vectors, atol=1e-6)
@@ -51,8 +52,8 @@ def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds, backe
     changed = app.index([copy_seeds], progress=False)
     assert changed.articles_added == 1 and changed.articles_removed == 1 and changed.articles_total == 2
     assert changed.chunks_embedded == added.chunks_embedded
-    answer = app.ask("How far did the river rise in Harwick?")
-    assert "three metres" in answer.answer
+    assert "three metres" in app.retrieve("How far did the river rise in Harwick?", 1)[0].chunk.text
+    assert "two metres" not in " ".join(h.chunk.text for h in app.retrieve("How far did the river rise?", 20))
 
 
 def test_duplicate_articles_are_stored_once(make_app, copy_seeds):
@@ -116,20 +117,36 @@ def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds, backend
     flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
     flood_vectors = app.reader().vectors(app.reader().article_rows()[flood.id])
     calls = app.embedder.calls
+    before = read_manifest(app.index_dir)
     report = app.remove([flood.id])
     assert report.articles_total == 1 and app.embedder.calls == calls
     reader = app.reader()
     assert next(a.title for a in reader.articles()).startswith("US launches")
-    assert reader.size == report.chunks_total == reader.bm25.size
-    # The store in force (for Milvus, a new collection) holds the kept vectors and none of the removed article's.
+    # Removing rewrites nothing: the segment stays, its deletion is recorded, and no part of the index finds it.
+    [segment] = reader.manifest.segments
+    assert segment.id == before.segments[0].id and segment.deleted == [flood.id]
+    assert segment.live_chunks == report.chunks_total == segment.chunks - len(flood_vectors)
+    assert reader.size == reader.bm25.size == segment.chunks
+    assert not reader.bm25.scores("Harwick river metres").any()
+    assert not reader.article_bm25.scores("Harwick river metres").any()
+    assert flood.id not in reader.article_rows() and flood.id not in reader.annotated_ids()
+    with pytest.raises(KeyError):
+        reader.article(flood.id)
+    assert all(row not in reader.article_rows().get(flood.id, []) for row, _ in reader.search(flood_vectors[0], 50))
     assert reader.manifest.vector_store["backend"] == backend
-    kept = reader.all_vectors()
-    assert len(kept) == report.chunks_total and (kept @ flood_vectors.T).max() < 0.999
     if backend == "milvus":
-        collection = reader.manifest.vector_store["collection"]
-        assert collection == "citeline_g000002"
-        assert milvus_collections(app.index_dir)[collection] == int(kept.any(axis=1).sum())
+        assert set(milvus_collections(app.index_dir)) == {"citeline_g000001"}
     assert all(h.article.id != flood.id for h in app.retrieve("How far did the river rise in Harwick?", 5))
+    # Compacting drops it for good: one new segment of the live articles, the seed's vectors carried.
+    compacted = app.compact()
+    reader = app.reader()
+    [segment] = reader.manifest.segments
+    assert compacted.written and segment.deleted == [] and segment.chunks == report.chunks_total == reader.size
+    kept = reader.all_vectors()
+    assert (kept @ flood_vectors.T).max() < 0.999
+    if backend == "milvus":
+        assert milvus_collections(app.index_dir)[segment.vectors["collection"]] == int(kept.any(axis=1).sum())
+    assert not app.compact().written  # one segment without deletions: nothing to do
     manifest = read_manifest(app.index_dir)
     assert manifest.counts["articles"] == 1 and not any("flood" in k for k in manifest.sources)
     with pytest.raises(CitelineError, match="no indexed article"):

@@ -160,7 +160,7 @@ def test_dense_search_matches_exact_inner_products_with_and_without_a_row_mask(n
     """Whatever the store, dense search is exact here: the best rows by inner product, only allowed ones, only
     rows that have a vector (chunks past an article's dense_chunks have none)."""
     reader = news.reader()
-    vectors = reader.vector_store.all_vectors()
+    vectors = reader.all_vectors()
     assert vectors.shape == (reader.size, embedder.dimension)
     embedded = vectors.any(axis=1)
     assert 0 < embedded.sum() < reader.size  # the seed article has more than dense_chunks chunks

@@ -45,7 +45,7 @@ def test_round_trip(seed_store, embedder):
     assert np.allclose(reader.all_vectors()[[0]], reader.vectors([0]), atol=1e-6)
     # Nothing on disk is a pickle: the manifest is JSON, metadata is SQLite, vectors FAISS's format or Milvus's.
     files = {p.name for p in seed_store.index_dir.iterdir()}
-    assert MANIFEST in files and manifest.chunks_file in files
+    assert MANIFEST in files and manifest.segments[0].chunks_file in files
     store = manifest.vector_store
     if store["backend"] == "faiss":
         # Only the chunks that were embedded (the first dense_chunks of the article) are in the FAISS file.
@@ -96,7 +96,7 @@ def test_mismatched_index_says_to_reindex(make_app, embedder, field, value, mess
 
 
 @pytest.mark.parametrize("backend", ["faiss", "milvus"])
-@pytest.mark.parametrize("stage", ["_write_sqlite", "atomic_write_text"])  # before and after the vectors are written
+@pytest.mark.parametrize("stage", ["write_sqlite", "atomic_write_text"])  # before and after the vectors are written
 def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path, backend, stage):
     app = make_app(vector_store=backend)
     app.index([SEED], progress=False)
@@ -104,12 +104,12 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path,
     extra = tmp_path / "extra.txt"
     extra.write_text("Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.", encoding="utf-8")
 
-    import rag.store
+    import rag.segments
 
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rag.store, stage, explode)
+    monkeypatch.setattr(rag.segments, stage, explode)
     with pytest.raises(IndexWriteError, match=r"cannot write the index.*disk full.*unchanged"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
@@ -288,11 +288,16 @@ def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds,
     )
     app.index([copy_seeds], progress=False)
     collections = milvus_collections(index_dir)
+    # The update is a new segment (2) beside the first; the orphan 9 is gone, the other index's 7 stays.
     assert set(collections) == {"citeline_g000001", "citeline_g000002", "citeline_g000007"}
     assert collections["citeline_g000002"] == read_manifest(index_dir).vector_store["vectors"]  # not the orphan's
     flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
-    app.remove([flood.id])
-    assert set(milvus_collections(index_dir)) == {"citeline_g000002", "citeline_g000003", "citeline_g000007"}
+    app.remove([flood.id])  # its segment held nothing else: it leaves the manifest, and goes one change later
+    assert [s.id for s in read_manifest(index_dir).segments] == [1]
+    assert set(milvus_collections(index_dir)) == {"citeline_g000001", "citeline_g000002", "citeline_g000007"}
+    (copy_seeds / "storm.txt").write_text("Storm closes Harwick port\n\nFerries stayed in port.\n", encoding="utf-8")
+    app.index([copy_seeds], progress=False)
+    assert set(milvus_collections(index_dir)) == {"citeline_g000001", "citeline_g000004", "citeline_g000007"}
     app.close()
 
 
