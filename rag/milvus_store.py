@@ -86,8 +86,14 @@ def connect(uri: str, token: str = "") -> Any:
     # pymilvus pings every 10 s even when idle; Milvus Lite's gRPC server allows that every 5 minutes only, and
     # answers an idle `rag serve` with GOAWAY "too_many_pings" lines on stderr. Lite is in-process: no pings.
     options = {"grpc_options": {"grpc.keepalive_permit_without_calls": 0, "grpc.keepalive_time_ms": 600_000}}
+    # A server gets a connection of this client's own: pymilvus (3.x) otherwise shares one per URI, and after the
+    # server restarts the shared one keeps failing ("Fail connecting to server") where a new one succeeds.
+    extra = options if lite else {"dedicated": True}
     try:
-        client = MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT, **(options if lite else {}))
+        try:
+            client = MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT, **extra)
+        except TypeError:  # a pymilvus without `dedicated`
+            client = MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT)
     except MilvusException as exc:
         raise CitelineError(_connect_failure(uri, exc.message or str(exc))) from None
     if lite:

@@ -184,10 +184,11 @@ def test_compaction_killed_at_any_moment_leaves_the_last_manifest_answering(segm
         before = read_manifest(index_dir)
         process = subprocess.Popen([sys.executable, "-m", "rag", "compact", "--index-dir", str(index_dir)],
                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True)
         time.sleep(delay)
         finished = process.poll() is not None
-        process.send_signal(signal.SIGKILL)
+        if not finished:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         after = read_manifest(index_dir)
         assert after.generation == before.generation or finished or len(after.segments) == 1
