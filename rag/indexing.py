@@ -345,7 +345,7 @@ class Indexer:
         if (not report.changed and previous is not None and sources == old_sources
                 and previous.annotator == ANNOTATOR_VERSION):
             report.articles_total = len(old_ids)
-            report.chunks_total = old.size if old is not None else 0
+            report.chunks_total = int(previous.counts.get("chunks", 0))
             report.seconds["total"] = time.perf_counter() - started
             return report
 
