@@ -270,9 +270,7 @@ class ArticleLayout:
             if published:
                 with contextlib.suppress(ValueError):
                     days[position] = date.fromisoformat(published).toordinal()
-        row_article = np.zeros(size, dtype=np.int64)
-        for row, article_id in db.execute("SELECT row, article_id FROM chunks"):
-            row_article[row] = positions[article_id]
+        row_article = _row_articles(db, size, positions)
         live = np.ones(count, dtype=bool)
         live[[positions[i] for i in deleted if i in positions]] = False
         return cls(ids, sources, keys, days, row_article, live, live[row_article])
@@ -291,6 +289,21 @@ class ArticleLayout:
             np.concatenate([p.live for p in parts]) if parts else np.zeros(0, dtype=bool),
             np.concatenate([p.live_rows for p in parts]) if parts else np.zeros(0, dtype=bool),
         )
+
+
+def _row_articles(db: sqlite3.Connection, size: int, positions: dict[str, int]) -> np.ndarray:
+    """The article position of every chunk row. A segment's writer puts each article's chunks in one run of
+    rows, in article order, so one grouped query over the (article_id) index gives them; reading every row
+    into Python was most of a cold question's time (0.6 s for 128,602 rows). A row whose article is missing,
+    or rows out of place, are damage."""
+    runs = sorted((first, positions[article_id], count) for article_id, first, count in db.execute(
+        "SELECT article_id, min(row), count(*) FROM chunks GROUP BY article_id"))
+    starts = np.array([first for first, _, _ in runs], dtype=np.int64)
+    counts = np.array([count for _, _, count in runs], dtype=np.int64)
+    if int(counts.sum()) != size or (len(runs) and (starts[0] != 0 or
+                                                     (starts[1:] != np.cumsum(counts)[:-1]).any())):
+        raise ValueError(f"the chunk rows of {len(runs)} articles are not {size} rows, article after article")
+    return np.repeat(np.array([position for _, position, _ in runs], dtype=np.int64), counts)
 
 
 class SegmentReader:
