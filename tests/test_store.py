@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -136,13 +138,13 @@ def big_build(seed_index_dir, tmp_path):
         (folder / f"copy{i:03d}.txt").write_text(f"Copy {i}\n\n{base}\n\nEdition {i}.", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "rag", "index", str(folder), "--index-dir", str(index_dir), "-q"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
         yield index_dir, process
-    finally:
-        if process.poll() is None:
-            process.kill()
+    finally:  # the build and the workers it started (spaCy's outlive a killed parent otherwise)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 
@@ -168,7 +170,7 @@ def test_killed_build_leaves_the_previous_index(big_build, embedder, point, tmp_
     else:
         time.sleep({"starting": 0.3, "loading the model": 2, "embedding": 9}[point])
     assert process.poll() is None, "the build finished before it could be killed; give it more work"
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)  # as `kill -9` of a job: the build and its workers
     process.wait(timeout=30)
     after = read_manifest(index_dir)
     assert after.generation == before.generation and after.counts == before.counts
