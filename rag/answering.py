@@ -316,7 +316,10 @@ class ReadingComposer:
     def answer(self, reading: Reading, hits: list[Hit], query_vector: np.ndarray) -> Answer:
         question = reading.question.text
         if not reading.answered:
-            answer = self.sentences.closest(question, hits, query_vector)
+            # Unsure of a short answer, the reader gives way to the sentence that best matches the question, if
+            # one is supported well enough (else the closest passages): no phrase is offered as "the" answer.
+            answer = self.sentences.answer(question, hits, query_vector)
+            answer.short_answer = ""
             answer.confidence = reading.confidence
             return answer
         best = reading.best

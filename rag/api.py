@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import re
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 from rag.answering import ExtractiveAnswerer, ReadingComposer
 from rag.dates import to_date
 from rag.embedding import Embedder, make_embedder
-from rag.errors import BadQuestionError, IndexMissingError, SettingsError
+from rag.errors import BadQuestionError, CitelineError, IndexMissingError, SettingsError
 from rag.generation import GenerativeAnswerer, Hint, make_chat_model
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
@@ -115,6 +116,12 @@ class Citeline:
         self.embedder.warm_up()
         self.reader()
         self.answer_reader().warm_up()
+
+    def _warm_reader(self) -> None:
+        """Warm-up in a background thread: an error (a damaged reader model) is raised again, as a message, when
+        the question is answered in the caller's thread."""
+        with contextlib.suppress(CitelineError):
+            self.answer_reader().warm_up()
 
     def answer_reader(self) -> Reader:
         """The reader that finds short answers in the passages (rag/reader.py); spaCy and its model load once."""
@@ -293,7 +300,7 @@ class Citeline:
         k = self.top_k(k)
         # spaCy and the reader's model load while the question is retrieved: a cold `rag ask` waits for the
         # longer of the two, not for both.
-        warming = threading.Thread(target=self.answer_reader().warm_up, name="reader-warm-up", daemon=True)
+        warming = threading.Thread(target=self._warm_reader, name="reader-warm-up", daemon=True)
         warming.start()
         question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until, sources,
                                                                               as_of)

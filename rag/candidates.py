@@ -63,6 +63,8 @@ MENTION_FEATURES = (
     "head_match",  # the word governing it is one of the question's words ("appointed" <- "appoint")
     "slot_match",  # both: it fills the wh-phrase's slot of the question's verb ("[X] were killed" for "who was killed")
     "label_prior",  # learned P(its entity label | what the question asks), set by the reader
+    "title_fit",  # in_title x label_prior: a headline name counts when it is of the kind asked for
+    "sentence_fit",  # sentence_terms x label_prior: so does a name in a sentence that matches the question
 )
 # The evidence of a candidate: its mentions' scores (set by the reader) and how widely it is stated.
 CANDIDATE_FEATURES = (
@@ -100,6 +102,14 @@ class Mention:
     @property
     def line(self) -> int:
         return self.sentence.line
+
+
+def set_label_prior(mention: Mention, probability: float) -> None:
+    """The label probability and the features that weigh other evidence by it (known once the priors are)."""
+    f = mention.features
+    f[M["label_prior"]] = probability
+    f[M["title_fit"]] = f[M["in_title"]] * probability
+    f[M["sentence_fit"]] = f[M["sentence_terms"]] * probability
 
 
 @dataclass
