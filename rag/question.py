@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rag.nlp import parse, role_of
 from rag.terms import STOPWORDS, names, stem, terms, words
@@ -96,6 +97,7 @@ class Question:
         return f"{self.wh}:{self.focus}" if self.focus else self.wh
 
 
+@lru_cache(maxsize=65536)
 def singular(word: str) -> str:
     """'players' -> 'player', 'cities' -> 'city', 'species' stays: enough to look a focus noun up."""
     for plural, single in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", "")):

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,7 @@ from rag.vectorstore import (
 )
 
 FORMAT_VERSION = 2
+ANNOTATIONS_KEPT = 5000  # articles' annotations kept in memory once read (a few KB each)
 MANIFEST = "manifest.json"
 _GENERATION_FILE = re.compile(r"^(?:chunks|bm25)-(\d+)(?:\.sqlite|)(?:\.tmp.*)?$")  # vectors: the backends
 FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
@@ -289,7 +291,7 @@ class IndexReader:
             self.close()
             raise
         self._articles: dict[str, Article] = {}
-        self._annotations: dict[str, Annotation | None] = {}
+        self._annotations: OrderedDict[str, Annotation | None] = OrderedDict()  # the last ANNOTATIONS_KEPT read
         self._has_annotations = self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'").fetchone() is not None
         self._bm25: Bm25Index | None = None
@@ -398,13 +400,17 @@ class IndexReader:
     def annotation(self, article_id: str) -> Annotation | None:
         """The phrases marked in the article's first lines when it was indexed; None for an index built before
         articles were annotated, or with another annotator."""
-        if article_id not in self._annotations:
-            row = None
-            if self._has_annotations and self.manifest.annotator:
-                row = self.db.execute("SELECT lines, spans FROM annotations WHERE article_id = ?",
-                                      (article_id,)).fetchone()
-            self._annotations[article_id] = Annotation.from_json(*row) if row else None
-        return self._annotations[article_id]
+        if article_id in self._annotations:
+            self._annotations.move_to_end(article_id)
+            return self._annotations[article_id]
+        row = None
+        if self._has_annotations and self.manifest.annotator:
+            row = self.db.execute("SELECT lines, spans FROM annotations WHERE article_id = ?",
+                                  (article_id,)).fetchone()
+        annotation = self._annotations[article_id] = Annotation.from_json(*row) if row else None
+        while len(self._annotations) > ANNOTATIONS_KEPT:
+            self._annotations.popitem(last=False)
+        return annotation
 
     def annotated_ids(self) -> set[str]:
         if not (self._has_annotations and self.manifest.annotator):
