@@ -305,6 +305,11 @@ def _as_clause(question: str) -> str:
     return f"“{text}”" + ("" if text.endswith(("?", "!", ".")) else ".")
 
 
+# How the reader's answer names the other articles that state its short answer, and one that gives another.
+ALSO_REPORTED = "Also reported by"
+ARTICLES_DIFFER = "The articles differ:"
+
+
 class ReadingComposer:
     """Writes the reader's answer: the short answer first, then the sentence that holds it, cited by its line;
     the other articles that state it ("also reported by [2], [4]"); and, where articles give another answer of
@@ -329,10 +334,10 @@ class ReadingComposer:
         agreeing = _one_per_article(best.mentions[1:], exclude={best.best.article.id})
         if agreeing:
             markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
-            text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+            text += f" {ALSO_REPORTED} " + ", ".join(f"[{k}]" for k in markers) + "."
         for rival in reading.rivals()[:1]:
             k = _cite(citations, rival.best.article, rival.best.line, rival.best.line)
-            text += f" The articles differ: [{k}] gives “{rival.text}”: {rival.best.sentence.text} [{k}]"
+            text += f" {ARTICLES_DIFFER} {rival.best.sentence.text} [{k}]"
         return Answer(question=question, answer=text, abstained=False, citations=citations,
                       short_answer=best.text, confidence=reading.confidence)
 
@@ -352,7 +357,7 @@ class ReadingComposer:
             agreeing = _one_per_article(chosen.evidence[1:], exclude={evidence.article.id})
             if agreeing:
                 markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
-                text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+                text += f" {ALSO_REPORTED} " + ", ".join(f"[{k}]" for k in markers) + "."
             answer = Answer(question=question, answer=text, abstained=False, citations=citations,
                             short_answer=chosen.choice)
         answer.choices, answer.choice, answer.confidence = list(choices), chosen.choice, reading.confidence
