@@ -161,6 +161,14 @@ class ExtractiveAnswerer:
         return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
                       short_answer=short_answer(question, chosen[0].sentence.text))
 
+    def best_sentence(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> ScoredSentence | None:
+        """The sentence that best matches the question, if it is supported well enough to be an answer."""
+        parts = QuestionParts.parse(question)
+        candidates = self.candidates(hits)
+        self.score(parts, query_vector, candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        return ranked[0] if ranked and self.supported(ranked[0], parts) else None
+
     def supported(self, candidate: ScoredSentence, parts: QuestionParts) -> bool:
         """Enough evidence that this sentence answers the question, not just shares its topic."""
         if parts.names and candidate.name_score < 0.5:
@@ -338,6 +346,13 @@ class ReadingComposer:
         for rival in reading.rivals()[:1]:
             k = _cite(citations, rival.best.article, rival.best.line, rival.best.line)
             text += f" {ARTICLES_DIFFER} {rival.best.sentence.text} [{k}]"
+        # The sentence that matches the question best, where it is another: the reader's phrase may be right and
+        # its sentence say less than the one that answers in full.
+        matching = self.sentences.best_sentence(question, hits, query_vector)
+        if matching is not None and not any(c.article_id == matching.article.id
+                                            and c.line_start == matching.sentence.line for c in citations):
+            k = _cite(citations, matching.article, matching.sentence.line, matching.sentence.line)
+            text += f" {matching.sentence.text} [{k}]"
         return Answer(question=question, answer=text, abstained=False, citations=citations,
                       short_answer=best.text, confidence=reading.confidence)
 

@@ -16,7 +16,8 @@ from tests.conftest import ask_json, run_rag, seed_line
 ARTICLES = {
     "beacon.txt": (
         "Marisol Beacon lighthouse reopens after restoration\n\n"
-        "The Marisol Beacon, a lighthouse on the island of Corvena, reopened on Saturday after a two-year restoration.\n\n"
+        "The Marisol Beacon, a lighthouse on the island of Corvena, reopened on Saturday after a two-year"
+        " restoration.\n\n"
         "The restoration cost 4.2 million euros and was paid for by the regional government.\n\n"
         "The lighthouse was designed in 1887 by the engineer Agathe Lindqvist.\n\n"
         "Mayor Tomas Varga cut the ribbon in front of about 300 residents.\n"
