@@ -144,6 +144,26 @@ class ExtractiveAnswerer:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
         if not ranked or not self.supported(ranked[0], parts):
             return self._abstain(question, hits, ranked)
+        chosen = self._chosen(ranked, parts)
+        citations: list[Citation] = []
+        pieces = []
+        for candidate in chosen:
+            n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
+            pieces.append(f"{candidate.sentence.text} [{n}]")
+        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
+                      short_answer=short_answer(question, chosen[0].sentence.text))
+
+    def best_sentences(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[ScoredSentence]:
+        """The one to three sentences `answer` would give; none where it would abstain."""
+        parts = QuestionParts.parse(question)
+        candidates = self.candidates(hits)
+        self.score(parts, query_vector, candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        if not ranked or not self.supported(ranked[0], parts):
+            return []
+        return self._chosen(ranked, parts)
+
+    def _chosen(self, ranked: list[ScoredSentence], parts: QuestionParts) -> list[ScoredSentence]:
         chosen = [ranked[0]]
         for candidate in ranked[1:]:
             if len(chosen) >= self.max_sentences:
@@ -153,21 +173,7 @@ class ExtractiveAnswerer:
             if any(_redundant(candidate, c) for c in chosen):
                 continue
             chosen.append(candidate)
-        citations: list[Citation] = []
-        pieces = []
-        for candidate in chosen:
-            n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
-            pieces.append(f"{candidate.sentence.text} [{n}]")
-        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
-                      short_answer=short_answer(question, chosen[0].sentence.text))
-
-    def best_sentence(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> ScoredSentence | None:
-        """The sentence that best matches the question, if it is supported well enough to be an answer."""
-        parts = QuestionParts.parse(question)
-        candidates = self.candidates(hits)
-        self.score(parts, query_vector, candidates)
-        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
-        return ranked[0] if ranked and self.supported(ranked[0], parts) else None
+        return chosen
 
     def supported(self, candidate: ScoredSentence, parts: QuestionParts) -> bool:
         """Enough evidence that this sentence answers the question, not just shares its topic."""
@@ -346,13 +352,13 @@ class ReadingComposer:
         for rival in reading.rivals()[:1]:
             k = _cite(citations, rival.best.article, rival.best.line, rival.best.line)
             text += f" {ARTICLES_DIFFER} {rival.best.sentence.text} [{k}]"
-        # The sentence that matches the question best, where it is another: the reader's phrase may be right and
-        # its sentence say less than the one that answers in full.
-        matching = self.sentences.best_sentence(question, hits, query_vector)
-        if matching is not None and not any(c.article_id == matching.article.id
-                                            and c.line_start == matching.sentence.line for c in citations):
-            k = _cite(citations, matching.article, matching.sentence.line, matching.sentence.line)
-            text += f" {matching.sentence.text} [{k}]"
+        # The sentences that match the question best, where they are others: the reader's phrase may be right and
+        # its sentence say less than the ones that answer in full ("what happened to ...").
+        for sentence in self.sentences.best_sentences(question, hits, query_vector):
+            if not any(c.article_id == sentence.article.id and c.line_start == sentence.sentence.line
+                       for c in citations):
+                k = _cite(citations, sentence.article, sentence.sentence.line, sentence.sentence.line)
+                text += f" {sentence.sentence.text} [{k}]"
         return Answer(question=question, answer=text, abstained=False, citations=citations,
                       short_answer=best.text, confidence=reading.confidence)
 

@@ -195,6 +195,7 @@ class Extraction:
     top_score: float
 
 
+
 def term_weights(question: Question, texts: Sequence[frozenset[str]]) -> dict[str, float]:
     """Rarer question words among the sentences read weigh more: a word every sentence shares tells little."""
     total = len(texts)
