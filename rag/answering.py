@@ -355,8 +355,7 @@ class ReadingComposer:
         # The sentences that match the question best, where they are others: the reader's phrase may be right and
         # its sentence say less than the ones that answer in full ("what happened to ...").
         for sentence in self.sentences.best_sentences(question, hits, query_vector):
-            if not any(c.article_id == sentence.article.id and c.line_start == sentence.sentence.line
-                       for c in citations):
+            if sentence.sentence.text not in text:  # a line already cited keeps its number
                 k = _cite(citations, sentence.article, sentence.sentence.line, sentence.sentence.line)
                 text += f" {sentence.sentence.text} [{k}]"
         return Answer(question=question, answer=text, abstained=False, citations=citations,
