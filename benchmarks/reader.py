@@ -29,7 +29,7 @@ def main() -> int:
         """The answer stage as it was before the reader."""
 
         def _answer_items(self, question: str, hits: list, query_vector, mode: str, choices: Sequence[str],
-                          k: int | None) -> Iterator:
+                          k: int | None, parsed=None) -> Iterator:
             yield self.extractive().answer(question, hits[: self.top_k(k)], query_vector)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
