@@ -779,7 +779,7 @@ def says(*words: str) -> Callable[[object], bool]:
 
 def chat(question: object, k: object = 5, since: str = "", mode: str = "extractive", history: object = None):
     return lambda client, folder: client.predict(question, history if history is not None else [], k, since, "", "",
-                                                 mode, api_name="/chat")
+                                                 mode, "", api_name="/chat")
 
 
 def ask_api(question: object, k: object = 5, since: str = "", mode: str = "extractive"):

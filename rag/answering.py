@@ -144,6 +144,26 @@ class ExtractiveAnswerer:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
         if not ranked or not self.supported(ranked[0], parts):
             return self._abstain(question, hits, ranked)
+        chosen = self._chosen(ranked, parts)
+        citations: list[Citation] = []
+        pieces = []
+        for candidate in chosen:
+            n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
+            pieces.append(f"{candidate.sentence.text} [{n}]")
+        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
+                      short_answer=short_answer(question, chosen[0].sentence.text))
+
+    def best_sentences(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[ScoredSentence]:
+        """The one to three sentences `answer` would give; none where it would abstain."""
+        parts = QuestionParts.parse(question)
+        candidates = self.candidates(hits)
+        self.score(parts, query_vector, candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        if not ranked or not self.supported(ranked[0], parts):
+            return []
+        return self._chosen(ranked, parts)
+
+    def _chosen(self, ranked: list[ScoredSentence], parts: QuestionParts) -> list[ScoredSentence]:
         chosen = [ranked[0]]
         for candidate in ranked[1:]:
             if len(chosen) >= self.max_sentences:
@@ -153,13 +173,7 @@ class ExtractiveAnswerer:
             if any(_redundant(candidate, c) for c in chosen):
                 continue
             chosen.append(candidate)
-        citations: list[Citation] = []
-        pieces = []
-        for candidate in chosen:
-            n = _cite(citations, candidate.article, candidate.sentence.line, candidate.sentence.line)
-            pieces.append(f"{candidate.sentence.text} [{n}]")
-        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
-                      short_answer=short_answer(question, chosen[0].sentence.text))
+        return chosen
 
     def supported(self, candidate: ScoredSentence, parts: QuestionParts) -> bool:
         """Enough evidence that this sentence answers the question, not just shares its topic."""
@@ -305,6 +319,11 @@ def _as_clause(question: str) -> str:
     return f"“{text}”" + ("" if text.endswith(("?", "!", ".")) else ".")
 
 
+# How the reader's answer names the other articles that state its short answer, and one that gives another.
+ALSO_REPORTED = "Also reported by"
+ARTICLES_DIFFER = "The articles differ:"
+
+
 class ReadingComposer:
     """Writes the reader's answer: the short answer first, then the sentence that holds it, cited by its line;
     the other articles that state it ("also reported by [2], [4]"); and, where articles give another answer of
@@ -316,7 +335,10 @@ class ReadingComposer:
     def answer(self, reading: Reading, hits: list[Hit], query_vector: np.ndarray) -> Answer:
         question = reading.question.text
         if not reading.answered:
-            answer = self.sentences.closest(question, hits, query_vector)
+            # Unsure of a short answer, the reader gives way to the sentence that best matches the question, if
+            # one is supported well enough (else the closest passages): no phrase is offered as "the" answer.
+            answer = self.sentences.answer(question, hits, query_vector)
+            answer.short_answer = ""
             answer.confidence = reading.confidence
             return answer
         best = reading.best
@@ -326,10 +348,16 @@ class ReadingComposer:
         agreeing = _one_per_article(best.mentions[1:], exclude={best.best.article.id})
         if agreeing:
             markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
-            text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+            text += f" {ALSO_REPORTED} " + ", ".join(f"[{k}]" for k in markers) + "."
         for rival in reading.rivals()[:1]:
             k = _cite(citations, rival.best.article, rival.best.line, rival.best.line)
-            text += f" The articles differ: [{k}] gives “{rival.text}”: {rival.best.sentence.text} [{k}]"
+            text += f" {ARTICLES_DIFFER} {rival.best.sentence.text} [{k}]"
+        # The sentences that match the question best, where they are others: the reader's phrase may be right and
+        # its sentence say less than the ones that answer in full ("what happened to ...").
+        for sentence in self.sentences.best_sentences(question, hits, query_vector):
+            if sentence.sentence.text not in text:  # a line already cited keeps its number
+                k = _cite(citations, sentence.article, sentence.sentence.line, sentence.sentence.line)
+                text += f" {sentence.sentence.text} [{k}]"
         return Answer(question=question, answer=text, abstained=False, citations=citations,
                       short_answer=best.text, confidence=reading.confidence)
 
@@ -349,7 +377,7 @@ class ReadingComposer:
             agreeing = _one_per_article(chosen.evidence[1:], exclude={evidence.article.id})
             if agreeing:
                 markers = [_cite(citations, m.article, m.line, m.line) for m in agreeing]
-                text += " Also reported by " + ", ".join(f"[{k}]" for k in markers) + "."
+                text += f" {ALSO_REPORTED} " + ", ".join(f"[{k}]" for k in markers) + "."
             answer = Answer(question=question, answer=text, abstained=False, citations=citations,
                             short_answer=chosen.choice)
         answer.choices, answer.choice, answer.confidence = list(choices), chosen.choice, reading.confidence

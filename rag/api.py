@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import re
 import threading
@@ -16,10 +17,11 @@ import numpy as np
 from rag.answering import ExtractiveAnswerer, ReadingComposer
 from rag.dates import to_date
 from rag.embedding import Embedder, make_embedder
-from rag.errors import BadQuestionError, IndexMissingError, SettingsError
+from rag.errors import BadQuestionError, CitelineError, IndexMissingError, SettingsError
 from rag.generation import GenerativeAnswerer, Hint, make_chat_model
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
+from rag.question import Question, analyse
 from rag.reader import Reader
 from rag.retrieval import Filters, Retriever
 from rag.schema import Answer, Hit
@@ -115,6 +117,14 @@ class Citeline:
         self.embedder.warm_up()
         self.reader()
         self.answer_reader().warm_up()
+
+    def _warm_reader(self, question: str = "", analysed: list | None = None) -> None:
+        """Warm-up in a background thread, then the question's analysis: an error (a damaged reader model) is
+        raised again, as a message, when the question is answered in the caller's thread."""
+        with contextlib.suppress(CitelineError):
+            self.answer_reader().warm_up()
+            if question and analysed is not None:
+                analysed.append(analyse(question))
 
     def answer_reader(self) -> Reader:
         """The reader that finds short answers in the passages (rag/reader.py); spaCy and its model load once."""
@@ -252,12 +262,14 @@ class Citeline:
         return answer
 
     def _answer_items(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str,
-                      choices: Sequence[str], k: int | None) -> Iterator[str | Answer]:
+                      choices: Sequence[str], k: int | None, parsed: Question | None = None
+                      ) -> Iterator[str | Answer]:
         """The answer (after a model's drafts in "llm" mode). The reader reads all of `hits`; the first `k` are
         the passages an abstention shows. Without a usable chat model, the extractive answer, with a note that
         says why and how to set one up, rather than an error in place of an answer."""
         shown = hits[: self.top_k(k)]
-        reading = self.answer_reader().read(question, hits, self.reader().annotation, always=bool(choices))
+        reading = self.answer_reader().read(parsed if parsed and parsed.text == question else question, hits,
+                                            self.reader().annotation, always=bool(choices))
         composer = ReadingComposer(self.extractive())
         if choices:
             yield composer.choose(reading, self.answer_reader().choose(reading, choices), list(choices), shown,
@@ -298,12 +310,19 @@ class Citeline:
         k = self.top_k(k)
         # spaCy and the reader's model load while the question is retrieved: a cold `rag ask` waits for the
         # longer of the two, not for both.
-        warming = threading.Thread(target=self.answer_reader().warm_up, name="reader-warm-up", daemon=True)
+        # The question's analysis (a spaCy parse) runs there too, while the question is embedded and retrieved.
+        question = self.check_question(question)
+        analysed: list[Question] = []
+        warming = threading.Thread(target=self._warm_reader, args=(question, analysed), name="reader-warm-up",
+                                   daemon=True)
         warming.start()
-        question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until, sources,
-                                                                              as_of)
-        warming.join()
-        for item in self._answer_items(question, hits, query_vector, mode, choices, k):
+        try:
+            question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until,
+                                                                                  sources, as_of)
+        finally:
+            warming.join()
+        parsed = analysed[0] if analysed else None
+        for item in self._answer_items(question, hits, query_vector, mode, choices, k, parsed):
             if isinstance(item, Answer):
                 done = time.perf_counter()
                 item.timings_ms = {"retrieve": round((retrieved - started) * 1000, 2),

@@ -63,6 +63,8 @@ MENTION_FEATURES = (
     "head_match",  # the word governing it is one of the question's words ("appointed" <- "appoint")
     "slot_match",  # both: it fills the wh-phrase's slot of the question's verb ("[X] were killed" for "who was killed")
     "label_prior",  # learned P(its entity label | what the question asks), set by the reader
+    "title_fit",  # in_title x label_prior: a headline name counts when it is of the kind asked for
+    "sentence_fit",  # sentence_terms x label_prior: so does a name in a sentence that matches the question
 )
 # The evidence of a candidate: its mentions' scores (set by the reader) and how widely it is stated.
 CANDIDATE_FEATURES = (
@@ -77,6 +79,35 @@ CANDIDATE_FEATURES = (
     "mean_proximity",
 )
 M = {name: i for i, name in enumerate(MENTION_FEATURES)}
+# Positions of the mention features, as constants for the inner loop.
+_ARTICLE_RANK = M["article_rank"]
+_ARTICLE_SCORE = M["article_score"]
+_CAPITALISED = M["capitalised"]
+_CLASS_MATCH = M["class_match"]
+_CONTEXT_TERMS = M["context_terms"]
+_FOCUS_NEAR = M["focus_near"]
+_HAS_DIGIT = M["has_digit"]
+_HEAD_MATCH = M["head_match"]
+_HIT_RANK = M["hit_rank"]
+_IN_TITLE = M["in_title"]
+_IS_NOUN_PHRASE = M["is_noun_phrase"]
+_LEFT_MATCH = M["left_match"]
+_LINE_POSITION = M["line_position"]
+_NAMES = M["names"]
+_PREPOSITION = M["preposition"]
+_PROXIMITY = M["proximity"]
+_QUESTION_OVERLAP = M["question_overlap"]
+_RIGHT_MATCH = M["right_match"]
+_ROLE_MATCH = M["role_match"]
+_SENTENCE_START = M["sentence_start"]
+_SENTENCE_TERMS = M["sentence_terms"]
+_SIMILARITY = M["similarity"]
+_SLOT_MATCH = M["slot_match"]
+_VERB_NEAR = M["verb_near"]
+_WEIGHTED_WINDOW = M["weighted_window"]
+_WINDOW_TERMS = M["window_terms"]
+_WORDS = M["words"]
+
 
 # A sentence past an article's annotated lead is parsed when it shares this much of the question's words.
 CLOSE_READING = 0.3
@@ -100,6 +131,14 @@ class Mention:
     @property
     def line(self) -> int:
         return self.sentence.line
+
+
+def set_label_prior(mention: Mention, probability: float) -> None:
+    """The label probability and the features that weigh other evidence by it (known once the priors are)."""
+    f = mention.features
+    f[M["label_prior"]] = probability
+    f[M["title_fit"]] = f[M["in_title"]] * probability
+    f[M["sentence_fit"]] = f[M["sentence_terms"]] * probability
 
 
 @dataclass
@@ -154,6 +193,7 @@ class Extraction:
     weights: dict[str, float]
     articles_read: int
     top_score: float
+
 
 
 def term_weights(question: Question, texts: Sequence[frozenset[str]]) -> dict[str, float]:
@@ -284,40 +324,40 @@ class CandidateExtractor:
         lo, hi = max(0, first - WINDOW), min(len(words), last + WINDOW + 1)
         around = [words[i] for i in range(max(0, first - 3), min(len(words), last + 4)) if not first <= i <= last]
         head = stem(span.head) if span.head else ""
-        f = np.zeros(len(MENTION_FEATURES))
-        f[M["class_match"]] = LABEL_CLASS.get(span.label, "THING") == question.answer_class
-        f[M["is_noun_phrase"]] = span.label == NOUN_PHRASE
-        f[M["sentence_terms"]] = view.sentence_terms
-        f[M["context_terms"]] = view.context_terms
-        f[M["names"]] = view.names
-        f[M["proximity"]] = 0.0 if distance is None else 1.0 / (1.0 + distance)
-        f[M["window_terms"]] = len(near) / (len(question.terms) or 1)
-        f[M["focus_near"]] = bool(question.focus) and any(singular(w) == question.focus
+        f = [0.0] * len(MENTION_FEATURES)  # a list while it is filled: item by item it is faster than numpy
+        f[_CLASS_MATCH] = LABEL_CLASS.get(span.label, "THING") == question.answer_class
+        f[_IS_NOUN_PHRASE] = span.label == NOUN_PHRASE
+        f[_SENTENCE_TERMS] = view.sentence_terms
+        f[_CONTEXT_TERMS] = view.context_terms
+        f[_NAMES] = view.names
+        f[_PROXIMITY] = 0.0 if distance is None else 1.0 / (1.0 + distance)
+        f[_WINDOW_TERMS] = len(near) / (len(question.terms) or 1)
+        f[_FOCUS_NEAR] = bool(question.focus) and any(singular(w) == question.focus
                                                           for w in [*around, words[last]])
-        f[M["similarity"]] = max(hit.similarity, 0.0)
-        f[M["article_rank"]] = 1.0 / view.article_rank
-        f[M["hit_rank"]] = 1.0 / max(hit.rank, 1)
-        f[M["article_score"]] = hit.score / top_score if top_score > 0 else 0.0
-        f[M["line_position"]] = 1.0 / (1.0 + view.line_position)
-        f[M["question_overlap"]] = overlap
-        f[M["words"]] = last - first + 1
-        f[M["capitalised"]] = text[:1].isupper()
-        f[M["has_digit"]] = any(ch.isdigit() for ch in text)
-        f[M["in_title"]] = _contains_run(title, words[first : last + 1])
-        f[M["sentence_start"]] = first == 0
-        f[M["preposition"]] = bool(question.preposition) and first > 0 and words[first - 1] == question.preposition
-        f[M["verb_near"]] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
-        f[M["weighted_window"]] = sum(weights[t] for t in near) / total
+        f[_SIMILARITY] = max(hit.similarity, 0.0)
+        f[_ARTICLE_RANK] = 1.0 / view.article_rank
+        f[_HIT_RANK] = 1.0 / max(hit.rank, 1)
+        f[_ARTICLE_SCORE] = hit.score / top_score if top_score > 0 else 0.0
+        f[_LINE_POSITION] = 1.0 / (1.0 + view.line_position)
+        f[_QUESTION_OVERLAP] = overlap
+        f[_WORDS] = last - first + 1
+        f[_CAPITALISED] = text[:1].isupper()
+        f[_HAS_DIGIT] = any(ch.isdigit() for ch in text)
+        f[_IN_TITLE] = _contains_run(title, words[first : last + 1])
+        f[_SENTENCE_START] = first == 0
+        f[_PREPOSITION] = bool(question.preposition) and first > 0 and words[first - 1] == question.preposition
+        f[_VERB_NEAR] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
+        f[_WEIGHTED_WINDOW] = sum(weights[t] for t in near) / total
         if question.left:
-            f[M["left_match"]] = len(question.left.intersection(stems[max(0, first - SLOT_WINDOW) : first])) / len(
+            f[_LEFT_MATCH] = len(question.left.intersection(stems[max(0, first - SLOT_WINDOW) : first])) / len(
                 question.left)
         if question.right:
-            f[M["right_match"]] = len(question.right.intersection(stems[last + 1 : last + 1 + SLOT_WINDOW])) / len(
+            f[_RIGHT_MATCH] = len(question.right.intersection(stems[last + 1 : last + 1 + SLOT_WINDOW])) / len(
                 question.right)
-        f[M["role_match"]] = bool(question.role) and span.role == question.role
-        f[M["head_match"]] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
-        f[M["slot_match"]] = f[M["role_match"]] * f[M["head_match"]]
-        return f
+        f[_ROLE_MATCH] = bool(question.role) and span.role == question.role
+        f[_HEAD_MATCH] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
+        f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
+        return np.array(f, dtype=np.float64)
 
 
 def _contains_run(haystack: list[str], needle: list[str]) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.answering import ALSO_REPORTED
 from rag.errors import CitelineError
 from rag.grounding import SupportChecker, split_cited
 from rag.metrics import (
@@ -23,6 +24,7 @@ from rag.metrics import (
     abstention_scores,
     exact_match,
     latency_summary,
+    normalize_answer,
 )
 from rag.schema import Answer, Hit
 
@@ -206,10 +208,7 @@ class Evaluator:
             if c.quote != reader.article(c.article_id).quote(c.line_start, c.line_end)
         )
         quotes = {c.n: c.quote for c in answer.citations}
-        supported = sum(
-            1 for s in sentences
-            if s.markers and self.support.supported(s.text, [quotes[n] for n in s.markers if n in quotes])
-        )
+        supported = sum(1 for s in sentences if s.markers and self._supported(s, quotes, answer.short_answer))
         return {
             **asdict(question),
             "gold_articles": sorted(gold),
@@ -231,6 +230,14 @@ class Evaluator:
             "cited_lines": cited_lines,
             "timings_ms": answer.timings_ms,
         }
+
+    def _supported(self, sentence, quotes: dict[int, str], short_answer: str) -> bool:
+        """A sentence is supported by the lines it cites; "Also reported by [2], [3]" when each states the answer."""
+        cited = [quotes[n] for n in sentence.markers if n in quotes]
+        if sentence.text == ALSO_REPORTED:
+            key = normalize_answer(short_answer)
+            return bool(key) and all(key in normalize_answer(q) for q in cited)
+        return self.support.supported(sentence.text, cited)
 
     def summarise(self, records: list[dict[str, Any]]) -> dict[str, float]:
         dataset = self.dataset

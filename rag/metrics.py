@@ -131,11 +131,15 @@ def _is_punctuation(ch: str) -> bool:
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 
+_DROP_ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
 def normalize_answer(s: str) -> str:
     """Official SQuAD v2 normalisation (lower, drop punctuation, drop a/an/the, collapse spaces), plus Unicode
     punctuation, so that answers differing only in form compare equal."""
-    text = s.lower()
-    text = "".join(ch for ch in text if not _is_punctuation(ch))
+    text = s.lower().translate(_DROP_ASCII_PUNCTUATION)
+    if not text.isascii():
+        text = "".join(ch for ch in text if not _is_punctuation(ch))
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

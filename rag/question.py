@@ -8,8 +8,10 @@ weighs each candidate's entity label against that class with probabilities estim
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rag.nlp import parse, role_of
 from rag.terms import STOPWORDS, names, stem, terms, words
@@ -95,6 +97,7 @@ class Question:
         return f"{self.wh}:{self.focus}" if self.focus else self.wh
 
 
+@lru_cache(maxsize=65536)
 def singular(word: str) -> str:
     """'players' -> 'player', 'cities' -> 'city', 'species' stays: enough to look a focus noun up."""
     for plural, single in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", "")):
@@ -212,7 +215,9 @@ def analyse(text: str) -> Question:
     if how:
         wh = f"how {how.group(1)}"
         after = text[how.end():]
-        following = [w for w in words(after) if w not in STOPWORDS]
+        # What is counted comes right after "how many" ("how many more people"); "how much did X cost" counts none.
+        following = list(itertools.dropwhile(lambda w: w in ("more", "of", "the"), words(after)))[:1]
+        following = [w for w in following if w not in STOPWORDS]
         counted = stem(following[0]) if following else ""
         focus = singular(following[0]) if following and how.group(1) in ("many", "much") else ""
         answer_class = {"many": _count_class(text, after), "much": _count_class(text, after),

@@ -18,19 +18,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.candidates import Candidate, CandidateExtractor, Extraction, M, group
+from rag.candidates import Candidate, CandidateExtractor, Extraction, M, group, set_label_prior
 from rag.metrics import normalize_answer
 from rag.nlp import Annotator
 from rag.question import Question, analyse
 from rag.reader_model import ANSWERABLE_FEATURES, CHOICE_FEATURES, ReaderModel
 from rag.schema import Annotation, Article, Hit, Span
 
-# A second answer of the same kind, from other articles, at least this likely relative to the best one, and
-# likely in itself, is reported as a disagreement rather than dropped.
-RIVAL_RATIO = 0.6
-RIVAL_FLOOR = 0.2
+# A second answer of the same kind, from other articles, stated in a sentence that matches the question at least
+# as well as the best answer's, and not much less likely, is reported as a disagreement rather than dropped.
+RIVAL_RATIO = 0.15
+# Mentions whose label probability for the question's kind is below this are not answers (see `typed`).
+TYPE_FLOOR = 0.05
 # Lines parsed on the fly (indexes built before articles were annotated) are kept for the next questions.
 PARSED_LINES_KEPT = 20_000
+
+def typed(mentions: list) -> list:
+    """Answer typing: only phrases of a kind that answered such questions in training can be the answer (a place
+    is not the answer to "how many", a date not to "who"). The kinds are the learned label probabilities."""
+    return [m for m in mentions if m.features[M["label_prior"]] >= TYPE_FLOOR]
+
 
 @dataclass
 class Reading:
@@ -57,9 +64,10 @@ class Reading:
         if best is None:
             return []
         theirs = set(best.articles)
-        return [c for c in self.candidates[1:4]
-                if c.answer_class == best.answer_class and c.probability >= RIVAL_FLOOR
-                and c.probability >= RIVAL_RATIO * best.probability and not theirs & set(c.articles)
+        match = best.best.features[M["sentence_terms"]]
+        return [c for c in self.candidates[1:5]
+                if c.answer_class == best.answer_class and c.probability >= RIVAL_RATIO * best.probability
+                and c.best.features[M["sentence_terms"]] >= match and not theirs & set(c.articles)
                 and not _same_answer(c.key, best.key)]
 
 
@@ -173,12 +181,13 @@ class Reader:
         if not mentions:
             return []
         for mention in mentions:
-            mention.features[M["label_prior"]] = model.priors.probability(mention.label, question.answer_class,
-                                                                          question.key)
+            set_label_prior(mention, model.priors.probability(mention.label, question.answer_class, question.key))
         scores = model.mention.logit(np.stack([m.features for m in mentions]))
         for mention, score in zip(mentions, scores, strict=True):
             mention.score = float(score)
-        candidates = group(mentions, extraction.articles_read)
+        candidates = group(typed(mentions), extraction.articles_read)
+        if not candidates:
+            return []
         probabilities = model.candidate.probability(np.stack([c.features for c in candidates]))
         for candidate, probability in zip(candidates, probabilities, strict=True):
             candidate.probability = float(probability)
@@ -198,8 +207,8 @@ class Reader:
         for choice in choices:
             mentions = reading.extractor.phrase_mentions(extraction, choice)
             for mention in mentions:
-                mention.features[M["label_prior"]] = self.model.priors.probability(
-                    mention.label, reading.question.answer_class, reading.question.key)
+                set_label_prior(mention, self.model.priors.probability(
+                    mention.label, reading.question.answer_class, reading.question.key))
             if mentions:
                 scores = self.model.mention.logit(np.stack([m.features for m in mentions]))
                 for mention, score in zip(mentions, scores, strict=True):

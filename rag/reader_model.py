@@ -14,6 +14,7 @@ import numpy as np
 
 from rag.candidates import CANDIDATE_FEATURES, MENTION_FEATURES
 from rag.errors import SettingsError
+from rag.question import LABEL_CLASS
 
 FORMAT = "citeline-reader/1"
 # What the answerability scorer reads: how the best answers scored, and how well the passages match the question.
@@ -26,6 +27,14 @@ CHOICE_FEATURES = (
     "candidate_probability", "candidate_rank", "best_mention", "mention_mass", "mentions", "articles",
     "best_sentence_terms", "best_window", "in_title", "stated",
 )
+
+# The share of a question class's label prior given, before any training answer of that class is counted, to
+# the entity labels of the class the question analysis expects (CARDINAL, QUANTITY, ORDINAL for "how many").
+TYPE_SHARE = 0.9
+_CLASS_LABELS: dict[str, set[str]] = {}
+for _label, _class in LABEL_CLASS.items():
+    if _label != "NP":
+        _CLASS_LABELS.setdefault(_class, set()).add(_label)
 
 BUNDLED = Path(__file__).with_name("models") / "reader.json"
 
@@ -82,6 +91,9 @@ class LabelPriors:
     def probability(self, label: str, question_class: str, question_key: str) -> float:
         total = sum(self.overall.values())
         base = (self.overall.get(label, 0.0) + 1.0) / (total + 20.0)
+        compatible = _CLASS_LABELS.get(question_class)
+        if compatible:  # a class seldom seen in training ("how many") leans on the labels of its kind
+            base = TYPE_SHARE * (label in compatible) / len(compatible) + (1 - TYPE_SHARE) * base
         by_class = self.by_class.get(question_class, {})
         p_class = (by_class.get(label, 0.0) + self.smoothing * base) / (sum(by_class.values()) + self.smoothing)
         by_key = self.by_key.get(question_key, {})
@@ -139,5 +151,7 @@ class ReaderModel:
                 min_confidence=float(data["min_confidence"]),
                 meta=dict(data.get("meta", {})),
             )
+        except SettingsError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise SettingsError(f"{path} is a damaged reader model ({exc}); retrain with `rag train-reader`") from None

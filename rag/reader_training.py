@@ -20,13 +20,13 @@ from datetime import date
 
 import numpy as np
 
-from rag.candidates import MENTION_FEATURES, CandidateExtractor, M, Mention, group
+from rag.candidates import MENTION_FEATURES, CandidateExtractor, Mention, group, set_label_prior
 from rag.dates import to_date
 from rag.errors import CitelineError
 from rag.evaluation import Dataset, EvalQuestion, Evaluator
 from rag.metrics import normalize_answer
 from rag.question import Question, analyse
-from rag.reader import Reader, Reading, SpanSource, answerable_features, choice_features
+from rag.reader import Reader, Reading, SpanSource, answerable_features, choice_features, typed
 from rag.reader_model import (
     ANSWERABLE_FEATURES,
     CANDIDATE_FEATURES,
@@ -147,14 +147,16 @@ class ReaderTrainer:
         readings = [_reading(e, candidate_oof[e.fold]) for e in examples]
         answer_x = np.array([answerable_features(r, e.hits) for r, e in zip(readings, examples, strict=True)])
         answer_y = np.array([e.answerable for e in examples], dtype=float)
+        right = np.array([_right(r, e) for r, e in zip(readings, examples, strict=True)], dtype=float)
         weights = _prior_weights(answer_y)
         folds = np.array([e.fold for e in examples])
         answer_oof = np.zeros(len(examples))
         for fold in range(FOLDS):
-            model = _fit_linear(answer_x[folds != fold], answer_y[folds != fold], C_ANSWERABLE, weights[folds != fold],
-                                ANSWERABLE_FEATURES)
+            train = folds != fold
+            model = _fit_linear(answer_x[train], right[train], C_ANSWERABLE, weights[train], ANSWERABLE_FEATURES)
             answer_oof[folds == fold] = model.probability(answer_x[folds == fold])
-        threshold, abstention = choose_threshold(answer_oof, answer_y)
+        threshold, abstention = choose_threshold(answer_oof, answer_y, right)
+        self.out_of_fold = {"confidence": answer_oof, "answerable": answer_y, "right": right}
         metrics = {"questions": len(answerable), "exact_match_cv": _exact_match(readings, examples),
                    **abstention}
         choice_x, choice_y, choice_q = _choice_data(examples, readings)
@@ -171,7 +173,8 @@ class ReaderTrainer:
         candidate = _fit_linear(*_candidate_data(answerable), C_CANDIDATE, names=CANDIDATE_FEATURES)
         readings = [_reading(e, candidate) for e in examples]
         answer_x = np.array([answerable_features(r, e.hits) for r, e in zip(readings, examples, strict=True)])
-        answerable_model = _fit_linear(answer_x, answer_y, C_ANSWERABLE, weights, ANSWERABLE_FEATURES)
+        right = np.array([_right(r, e) for r, e in zip(readings, examples, strict=True)], dtype=float)
+        answerable_model = _fit_linear(answer_x, right, C_ANSWERABLE, weights, ANSWERABLE_FEATURES)
         metrics["seconds"] = round(time.perf_counter() - started, 1)
         log("cross-validated on the training set: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
         return ReaderModel(final_priors, mention, candidate, answerable_model, choice_model, threshold,
@@ -196,7 +199,7 @@ def label_priors(examples: list[Example]) -> LabelPriors:
 def _set_priors(e: Example, priors: LabelPriors) -> None:
     q = e.question
     for m in [*e.mentions, *(m for ms in e.choice_mentions for m in ms)]:
-        m.features[M["label_prior"]] = priors.probability(m.label, q.answer_class, q.key)
+        set_label_prior(m, priors.probability(m.label, q.answer_class, q.key))
 
 
 def _mention_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +218,7 @@ def _score_mentions(e: Example, model: LinearModel) -> None:
 def _candidate_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
     for e in examples:
-        for c in group(list(e.mentions), e.articles_read):
+        for c in group(typed(e.mentions), e.articles_read):
             rows.append(c.features)
             labels.append(_matches(c.key, e.golds) or _matches(normalize_answer(c.text), e.golds))
     return np.array(rows).reshape(-1, len(CANDIDATE_FEATURES)), np.array(labels, dtype=float)
@@ -223,7 +226,7 @@ def _candidate_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
 
 def _reading(e: Example, candidate_model: LinearModel) -> Reading:
     reading = Reading(e.question, extraction=e.extraction)
-    candidates = group(list(e.mentions), e.articles_read)
+    candidates = group(typed(e.mentions), e.articles_read)
     if candidates:
         for c, p in zip(candidates, candidate_model.probability(np.stack([c.features for c in candidates])),
                         strict=True):
@@ -233,11 +236,16 @@ def _reading(e: Example, candidate_model: LinearModel) -> Reading:
     return reading
 
 
+def _right(reading: Reading, e: Example) -> bool:
+    """The question is answerable and the reader's best answer is a gold answer."""
+    best = reading.best
+    return e.answerable and best is not None and (_matches(best.key, e.golds)
+                                                  or _matches(normalize_answer(best.text), e.golds))
+
+
 def _exact_match(readings: list[Reading], examples: list[Example]) -> float:
     answerable = [(r, e) for r, e in zip(readings, examples, strict=True) if e.answerable]
-    right = sum(1 for r, e in answerable if r.best is not None and (
-        _matches(r.best.key, e.golds) or _matches(normalize_answer(r.best.text), e.golds)))
-    return round(right / max(len(answerable), 1), 4)
+    return round(sum(_right(r, e) for r, e in answerable) / max(len(answerable), 1), 4)
 
 
 def _prior_weights(answerable: np.ndarray) -> np.ndarray:
@@ -248,23 +256,31 @@ def _prior_weights(answerable: np.ndarray) -> np.ndarray:
     return np.where(answerable > 0, (1 - UNANSWERABLE_SHARE) / n_yes, UNANSWERABLE_SHARE / n_no) * len(answerable)
 
 
-def choose_threshold(confidence: np.ndarray, answerable: np.ndarray) -> tuple[float, dict[str, float]]:
-    """The confidence below which to abstain: the best F1 of abstaining on "not in the archive" questions when
-    they are UNANSWERABLE_SHARE of all questions."""
+def choose_threshold(confidence: np.ndarray, answerable: np.ndarray, right: np.ndarray
+                     ) -> tuple[float, dict[str, float]]:
+    """The confidence below which to abstain: the one that gives the most right responses (a right short answer,
+    or "not in the archive" for a question whose answer is not there) when such questions are
+    UNANSWERABLE_SHARE of all questions. A wrong answer and a needless abstention both count as wrong."""
     if answerable.all() or not answerable.any():
         return 0.0, {}
-    best = (0.0, 0.0, 0.0, 0.0)
+    yes, no = answerable > 0, answerable == 0
+    best = (-1.0, 0.0)
     for t in np.unique(np.round(confidence, 3)):
         abstain = confidence < t
-        recall = float((abstain & (answerable == 0)).sum() / (answerable == 0).sum())
-        false_rate = float((abstain & (answerable == 1)).sum() / (answerable == 1).sum())
-        tp, fp = UNANSWERABLE_SHARE * recall, (1 - UNANSWERABLE_SHARE) * false_rate
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        if f1 > best[0]:
-            best = (f1, float(t), precision, recall)
-    return best[1], {"abstain_f1_cv": round(best[0], 4), "abstain_precision_cv": round(best[2], 4),
-                     "abstain_recall_cv": round(best[3], 4)}
+        recall = float((abstain & no).sum() / no.sum())
+        answered_right = float((~abstain & (right > 0)).sum() / yes.sum())
+        utility = (1 - UNANSWERABLE_SHARE) * answered_right + UNANSWERABLE_SHARE * recall
+        if utility > best[0]:
+            best = (utility, float(t))
+    threshold = best[1]
+    abstain = confidence < threshold
+    recall = float((abstain & no).sum() / no.sum())
+    false_rate = float((abstain & yes).sum() / yes.sum())
+    tp, fp = UNANSWERABLE_SHARE * recall, (1 - UNANSWERABLE_SHARE) * false_rate
+    return threshold, {"right_responses_cv": round(best[0], 4),
+                       "exact_match_at_threshold_cv": round(float((~abstain & (right > 0)).sum() / yes.sum()), 4),
+                       "abstain_precision_cv": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+                       "abstain_recall_cv": round(recall, 4)}
 
 
 def _choice_data(examples: list[Example], readings: list[Reading]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +30,7 @@ from rag.schema import Annotation, Article, Chunk
 from rag.vectorstore import VectorStore, incomplete, open_vectors
 
 FORMAT_VERSION = 3  # 3: segments with BM25 postings; 2 (one generation, bm25s scores) needs a re-index
+ANNOTATIONS_KEPT = 5000  # articles' annotations kept in memory once read (a few KB each)
 MANIFEST = "manifest.json"
 FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
 # A generation's metadata under its final name: it is renamed into place just before the manifest is written,
@@ -387,7 +389,7 @@ class IndexReader:
         self.row_offsets = np.cumsum([0, *(s.chunks for s in manifest.segments)]).astype(np.int64)
         self.article_offsets = np.cumsum([0, *(s.articles for s in manifest.segments)]).astype(np.int64)
         self._articles: dict[str, Article] = {}
-        self._annotations: dict[str, Annotation | None] = {}
+        self._annotations: OrderedDict[str, Annotation | None] = OrderedDict()  # the last ANNOTATIONS_KEPT read
         self._bm25: Bm25 | None = None
         self._article_bm25: Bm25 | None = None
         self._layout: ArticleLayout | None = None
@@ -520,14 +522,18 @@ class IndexReader:
     def annotation(self, article_id: str) -> Annotation | None:
         """The phrases marked in the article's first lines when it was indexed; None for an index built before
         articles were annotated, or with another annotator."""
-        if article_id not in self._annotations:
-            row = None
-            part = self._holder(article_id) if self.manifest.annotator else None
-            if part is not None and part.has_annotations:
-                found = part.query("SELECT lines, spans FROM annotations WHERE article_id = ?", (article_id,))
-                row = found[0] if found else None
-            self._annotations[article_id] = Annotation.from_json(*row) if row else None
-        return self._annotations[article_id]
+        if article_id in self._annotations:
+            self._annotations.move_to_end(article_id)
+            return self._annotations[article_id]
+        row = None
+        part = self._holder(article_id) if self.manifest.annotator else None
+        if part is not None and part.has_annotations:
+            found = part.query("SELECT lines, spans FROM annotations WHERE article_id = ?", (article_id,))
+            row = found[0] if found else None
+        annotation = self._annotations[article_id] = Annotation.from_json(*row) if row else None
+        while len(self._annotations) > ANNOTATIONS_KEPT:
+            self._annotations.popitem(last=False)
+        return annotation
 
     def annotated_ids(self) -> set[str]:
         if not self.manifest.annotator:

@@ -16,7 +16,7 @@ from rag.question import analyse
         ("How much did the Marisol Beacon cost?", "MONEY", ""),
         ("Which food was linked to a multistate E. coli outbreak?", "THING", "food"),
         ("Who was killed at Camp Taji?", "PERSON", ""),
-        ("How many rockets were fired?", "NUMBER", ""),
+        ("How many rockets were fired?", "NUMBER", "rocket"),
         ("When will the Real ID be required?", "DATE", ""),
         ("Where did the debate take place?", "PLACE", ""),
         ("What percentage of the vote did the party receive?", "PERCENT", "percentage"),

