@@ -214,10 +214,14 @@ class CandidateExtractor:
         top_score = max((h.score for h in hits), default=1.0) or 1.0
         context_cache: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
         titles: dict[str, list[str]] = {}
-        views, mentions = [], []
-        for hit, sentence, article_rank, line_position in sentences:
-            view = self._view(question, hit, sentence, article_rank, line_position, weights, context_cache)
-            views.append(view)
+        views = [self._view(question, hit, sentence, article_rank, line_position, weights, context_cache)
+                 for hit, sentence, article_rank, line_position in sentences]
+        prefetch = getattr(self.spans, "prefetch", None)
+        if prefetch is not None:
+            prefetch([(v.hit.article, v.sentence.line) for v in views if v.sentence_terms >= CLOSE_READING])
+        mentions = []
+        for view in views:
+            hit, sentence = view.hit, view.sentence
             title = titles.get(hit.article.id)
             if title is None:
                 title = titles[hit.article.id] = [w.lower() for w in _TOKEN.findall(hit.article.title)]
