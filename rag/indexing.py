@@ -435,17 +435,21 @@ class Indexer:
             segments.insert(at, merged)
         return segments
 
+    def _open_existing(self, index_dir: Path) -> tuple[Manifest, IndexReader]:
+        """The index in force, for a change that needs one (compact, remove), checked against this embedder."""
+        previous = read_manifest(index_dir)
+        if previous is None:
+            raise CitelineError(f"there is no index in {index_dir}")
+        check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
+        return previous, IndexReader(index_dir, previous, self.settings.milvus_token)
+
     def compact(self) -> IndexReport:
         """Merge every segment into one, dropping deleted articles for good; questions are answered meanwhile."""
         index_dir = Path(self.settings.index_dir)
         report = IndexReport()
         started = time.perf_counter()
         with writing(index_dir):
-            previous = read_manifest(index_dir)
-            if previous is None:
-                raise CitelineError(f"there is no index in {index_dir}")
-            check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
-            old = IndexReader(index_dir, previous, self.settings.milvus_token)
+            previous, old = self._open_existing(index_dir)
             try:
                 store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
                                                    self.settings.milvus_token)
@@ -468,11 +472,7 @@ class Indexer:
         doomed = {article_ids} if isinstance(article_ids, str) else set(article_ids)  # one id, not its letters
         report = IndexReport()
         with writing(index_dir):
-            previous = read_manifest(index_dir)
-            if previous is None:
-                raise CitelineError(f"there is no index in {index_dir}")
-            check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
-            old = IndexReader(index_dir, previous, self.settings.milvus_token)
+            previous, old = self._open_existing(index_dir)
             try:
                 held = _live_chunks(old, doomed)
                 unknown = doomed - set(held)
