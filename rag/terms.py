@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+
+def _bm25s_stopwords() -> tuple[str, ...]:
+    """bm25s's English stop words (the ones its index was built with), read from their module without importing
+    the package: bm25s's __init__ imports scipy, 0.23 s of a cold question that needs no more than this list."""
+    if "bm25s" not in sys.modules:
+        package = importlib.util.find_spec("bm25s")  # finds the package, runs none of it
+        if package is not None and package.submodule_search_locations:
+            path = Path(next(iter(package.submodule_search_locations))) / "stopwords.py"
+            spec = importlib.util.spec_from_file_location("_citeline_bm25s_stopwords", path)
+            if path.is_file() and spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return tuple(module.STOPWORDS_EN_PLUS)
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return tuple(STOPWORDS_EN_PLUS)
+
+
+STOPWORDS_EN_PLUS = _bm25s_stopwords()
 
 QUESTION_WORDS = frozenset(
     (
