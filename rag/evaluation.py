@@ -236,7 +236,10 @@ class Evaluator:
         cited = [quotes[n] for n in sentence.markers if n in quotes]
         if sentence.text == ALSO_REPORTED:
             key = normalize_answer(short_answer)
-            return bool(key) and all(key in normalize_answer(q) for q in cited)
+            forms = {key}
+            if len(key.split()) > 1 and all(w[:1].isupper() for w in short_answer.split()):
+                forms.add(key.split()[-1])  # a name is repeated by its last word: "Harris" for "Kamala Harris"
+            return bool(key) and all(any(f in normalize_answer(q) for f in forms) for q in cited)
         return self.support.supported(sentence.text, cited)
 
     def summarise(self, records: list[dict[str, Any]]) -> dict[str, float]:
