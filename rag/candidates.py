@@ -414,12 +414,17 @@ def _merge_keys(mentions: list[Mention]) -> dict[str, str]:
             counts[m.key] = counts.get(m.key, 0) + 1
             kinds[m.key] = kind
     keys = sorted(counts, key=lambda k: (-len(k.split()), -counts[k]))
+    holding: dict[str, list[str]] = {}  # word -> the keys that hold it, in the order of `keys`
+    for k in keys:
+        for word in dict.fromkeys(k.split()):
+            holding.setdefault(word, []).append(k)
     merged: dict[str, str] = {}
     for short in keys:
         parts = short.split()
         if all(p in STOPWORDS for p in parts):
             continue
-        homes = [k for k in keys if kinds[k] == kinds[short] and k not in merged and _inside(parts, k.split())]
+        homes = [k for k in holding[parts[0]]
+                 if kinds[k] == kinds[short] and k not in merged and _inside(parts, k.split())]
         if homes:
             merged[short] = max(homes, key=lambda k: counts[k])
     return merged
