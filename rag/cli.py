@@ -311,9 +311,9 @@ def _which_index(app) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.nlp import preload
+    from rag import nlp_process
 
-    preload()  # spaCy's import and load are the longest part of a cold question: they start first
+    nlp_process.start()  # spaCy's import and load, the longest part of a cold question, run beside the rest
     from rag.api import Citeline
 
     app = Citeline(_settings(args))

@@ -7,13 +7,12 @@ passages. Nothing is downloaded: the pipeline comes inside its package.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from rag.errors import CitelineError
 from rag.schema import Article, Span
@@ -80,16 +79,35 @@ def pipeline(exclude: tuple[str, ...] = ("lemmatizer",)):
     return _pipelines[key]
 
 
-def preload() -> None:
-    """Start loading the pipeline in a background thread, for a process that will surely need it (a cold
-    `rag ask`): its import and load then overlap the process's other start-up work instead of following it."""
-    if not _pipelines:
-        threading.Thread(target=_preload, name="spacy-preload", daemon=True).start()
+class Served(Protocol):
+    def call(self, kind: str, payload: Any) -> Any: ...
 
 
-def _preload() -> None:
-    with contextlib.suppress(CitelineError):  # said again, as a message, where the reader needs the pipeline
-        pipeline()
+class ServerGone(Exception):
+    """The process that served spaCy is gone: this process parses for itself from now on."""
+
+
+NOT_SERVED = object()
+_server: Served | None = None
+
+
+def serve_from(server: Served | None) -> None:
+    """Send question analyses and line annotations to `server` (rag/nlp_process.py), or, None, do them here."""
+    global _server
+    _server = server
+
+
+def served(kind: str, payload: Any) -> Any:
+    """The server's answer to ("analyse", question) or ("annotate", lines); NOT_SERVED when there is no server
+    (or it has gone), and the caller parses for itself."""
+    server = _server
+    if server is None:
+        return NOT_SERVED
+    try:
+        return server.call(kind, payload)
+    except ServerGone:
+        serve_from(None)
+        return NOT_SERVED
 
 
 def _noun_phrase(chunk) -> tuple[int, int] | None:
@@ -199,7 +217,7 @@ class Annotator:
         self._nlp = None
 
     def warm_up(self) -> None:
-        if self._nlp is None:
+        if self._nlp is None and _server is None:
             self._nlp = pipeline()
 
     def annotate(self, lines: Sequence[tuple[int, str]], progress: bool = False,
@@ -207,7 +225,13 @@ class Annotator:
         """For each (line number, text), its spans, in order."""
         from tqdm import tqdm
 
-        self.warm_up()
+        if not progress and on_progress is None:  # a question's few lines, not an index build
+            found = served("annotate", list(lines))
+            if found is not NOT_SERVED:
+                yield from found
+                return
+        if self._nlp is None:
+            self._nlp = pipeline()
         processes = self.processes if len(lines) >= self.PARALLEL_FROM else 1
         texts = (text[:MAX_LINE_CHARS] for _, text in lines)
         docs = self._nlp.pipe(texts, batch_size=self.batch_size, n_process=processes)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from rag.nlp import parse, role_of
+from rag.nlp import NOT_SERVED, parse, role_of, served
 from rag.terms import STOPWORDS, names, stem, terms, words
 
 # Coarse answer classes. Every spaCy entity label and "NP" (a noun phrase) falls into one of them.
@@ -207,6 +207,9 @@ def _slot_role(doc, wh, focus: str) -> tuple[str, str]:
 
 def analyse(text: str) -> Question:
     """Parse a question into its wh-word, focus, expected answer class, terms and names."""
+    answered = served("analyse", text)
+    if answered is not NOT_SERVED:
+        return answered
     doc = parse(text)
     wh_token = _wh_token(doc)
     wh, focus, answer_class, counted = "", "", "THING", ""
