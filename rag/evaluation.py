@@ -16,16 +16,9 @@ from typing import Any
 
 from rag.answering import ALSO_REPORTED
 from rag.errors import CitelineError
+from rag.evaluators import summary_evaluator
 from rag.grounding import SupportChecker, split_cited
-from rag.metrics import (
-    AnswerMetrics,
-    CitationMetrics,
-    RetrievalMetrics,
-    abstention_scores,
-    exact_match,
-    latency_summary,
-    normalize_answer,
-)
+from rag.metrics import normalize_answer
 from rag.schema import Answer, Hit
 
 QUESTIONS = "questions.jsonl"
@@ -243,48 +236,8 @@ class Evaluator:
         return self.support.supported(sentence.text, cited)
 
     def summarise(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        dataset = self.dataset
-        summary: dict[str, float] = {}
-        answerable = [r for r in records if not r["unanswerable"]]
-        gold = [set(r["gold_articles"]) for r in answerable]
-        summary.update(RetrievalMetrics()([r["ranked_articles"] for r in answerable], gold, prefix="article_"))
-        with_lines = [r for r in answerable if r["gold_lines"]]
-        if with_lines:
-            summary.update(RetrievalMetrics()([r["line_ranking"] for r in with_lines], [{"gold"}] * len(with_lines),
-                                              prefix="line_"))
-        with_answers = [r for r in answerable if r["answers"]]
-        if with_answers:
-            summary.update(AnswerMetrics()([r["prediction"] for r in with_answers],
-                                           [r["answers"] for r in with_answers]))
-        answered = [(r, g) for r, g in zip(answerable, gold, strict=True) if not r["abstained"]]
-        if answered:
-            summary.update(CitationMetrics()([r["cited"] for r, _ in answered], [g for _, g in answered]))
-            lined = [r for r, _ in answered if r["gold_lines"]]
-            if lined:
-                summary.update(CitationMetrics()([r["cited_lines"] for r in lined], [{"gold"}] * len(lined),
-                                                 prefix="line_"))
-        sentences = sum(r["sentences"] for r in records)
-        if sentences:
-            summary["supported_sentences"] = sum(r["sentences_supported"] for r in records) / sentences
-        summary["citation_errors"] = float(sum(r["citation_errors"] for r in records))
-        if with_answers:
-            shorts = AnswerMetrics()([r["short_answer"] for r in with_answers], [r["answers"] for r in with_answers])
-            summary.update({f"short_{name}": shorts[name] for name in ("exact_match", "f1", "contains")})
-            summary["short_answer_rate"] = sum(1 for r in with_answers if r["short_answer"]) / len(with_answers)
-            summary["cited_contains"] = AnswerMetrics()([r["cited_text"] for r in with_answers],
-                                                        [r["answers"] for r in with_answers])["contains"]
-        chosen = [r for r in with_answers if r["choice"] is not None]
-        if chosen:
-            summary["choice_accuracy"] = sum(exact_match(r["choice"], r["answers"]) for r in chosen) / len(chosen)
-            summary["choice_none_rate"] = sum(1 for r in chosen if not r["choice"]) / len(chosen)
-        if dataset.marks_unanswerable:
-            scored = abstention_scores([r["abstained"] for r in records], [bool(r["unanswerable"]) for r in records])
-            summary.update({f"abstain_{name}": value for name, value in scored.items()})
-        for stage in ("retrieve", "answer", "total"):
-            for name, value in latency_summary([r["timings_ms"][stage] for r in records]).items():
-                if name in ("p50", "p95"):
-                    summary[f"latency_{stage}_{name}_ms"] = value
-        return summary
+        """The scores of every metric family (rag/evaluators.py)."""
+        return summary_evaluator(self.dataset.marks_unanswerable)(records)
 
 
 def format_table(result: dict[str, Any]) -> str:
