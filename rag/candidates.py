@@ -453,12 +453,13 @@ def full_name(text: str, label: str, members: list[Mention]) -> str:
                 and long[0][:1].isupper() and long[0].lower().rstrip(".") not in _NOT_NAME
                 and "and" not in long and "&" not in long):
             fuller.append(" ".join(long))
-    return max(set(fuller), key=lambda t: (fuller.count(t), -len(t))) if fuller else text
+    return max(dict.fromkeys(fuller), key=lambda t: (fuller.count(t), -len(t))) if fuller else text
 
 
 def group(mentions: list[Mention], articles_read: int) -> list[Candidate]:
     """Mentions of the same answer become one candidate, its best-scored mention first; its evidence is how
-    well its mentions scored and how many articles state it."""
+    well its mentions scored and how many articles state it. Ties of label or text go to the better-scored
+    mention's (never to a set's order, which changes from one process to the next)."""
     merged = _merge_keys(mentions)
     groups: dict[str, list[Mention]] = {}
     for m in mentions:
@@ -469,9 +470,9 @@ def group(mentions: list[Mention], articles_read: int) -> list[Candidate]:
         members.sort(key=lambda m: (-m.score, m.hit_rank))
         scores = np.array([m.score for m in members])
         labels = [m.label for m in members]
-        label = max(set(labels), key=lambda lab: (labels.count(lab), lab != NOUN_PHRASE))
+        label = max(dict.fromkeys(labels), key=lambda lab: (labels.count(lab), lab != NOUN_PHRASE))
         texts = [m.text for m in members]
-        text = full_name(max(set(texts), key=lambda t: (texts.count(t), len(t))), label, members)
+        text = full_name(max(dict.fromkeys(texts), key=lambda t: (texts.count(t), len(t))), label, members)
         articles = len({m.article.id for m in members})
         f = np.zeros(len(CANDIDATE_FEATURES))
         f[c["best_mention"]] = scores[0]
