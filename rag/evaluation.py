@@ -81,32 +81,7 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
     questions_path = folder / QUESTIONS
     if not questions_path.is_file():
         raise CitelineError(f"{folder} has no {QUESTIONS}; see `rag eval --help` for the two kinds of set")
-    questions = []
-    for number, raw in enumerate(questions_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-            text = record["question"]
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("empty question")
-            questions.append(
-                EvalQuestion(
-                    id=str(record.get("id") or number),
-                    question=text,
-                    answers=[str(a) for a in record.get("answers") or []],
-                    gold_doc_ids=[str(i) for i in record.get("gold_doc_ids") or []],
-                    gold_sources=[str(s) for s in record.get("sources") or []],
-                    gold_lines=_lines(record.get("lines")),
-                    date=str(record.get("date") or ""),
-                    unanswerable=record.get("unanswerable"),
-                    choices=[str(c) for c in record.get("choices") or []],
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise CitelineError(f"{questions_path}:{number}: not a question record ({exc})") from None
-    if limit:
-        questions = questions[:limit]
+    questions = read_questions(questions_path)[:limit] if limit else read_questions(questions_path)
     if not questions:
         raise CitelineError(f"{questions_path} holds no questions")
     name = folder.resolve().name
@@ -123,6 +98,33 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
     if not files:
         raise CitelineError(f"{folder} has questions but no articles")
     return Dataset(name, files, questions, "folder")
+
+
+def read_questions(path: Path) -> list[EvalQuestion]:
+    """The records of a questions.jsonl; a bad one is refused with its line number."""
+    questions = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            questions.append(_question(json.loads(raw), number))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CitelineError(f"{path}:{number}: not a question record ({exc})") from None
+    return questions
+
+
+def _question(record: dict[str, Any], number: int) -> EvalQuestion:
+    text = record["question"]
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty question")
+
+    def texts(key: str) -> list[str]:
+        return [str(item) for item in record.get(key) or []]
+
+    return EvalQuestion(id=str(record.get("id") or number), question=text, answers=texts("answers"),
+                        gold_doc_ids=texts("gold_doc_ids"), gold_sources=texts("sources"),
+                        gold_lines=_lines(record.get("lines")), date=str(record.get("date") or ""),
+                        unanswerable=record.get("unanswerable"), choices=texts("choices"))
 
 
 def _on_gold_lines(question: EvalQuestion, start: int, end: int) -> bool:
@@ -186,11 +188,32 @@ class Evaluator:
                 else f"x{i}"
                 for i, h in enumerate(ranked)
             ]
-        cited = [c.article_id for c in answer.citations]
-        cited_lines = [
-            "gold" if c.article_id in gold and _on_gold_lines(question, c.line_start, c.line_end) else "x"
-            for c in answer.citations
-        ]
+        return {
+            **asdict(question),
+            "gold_articles": sorted(gold),
+            "short_answer": answer.short_answer,
+            **self._grounding(answer),
+            "ranked_articles": articles[:10],
+            "line_ranking": line_ranking[:10],
+            "answer": answer.answer,
+            "prediction": (f"{answer.short_answer} {_MARKER.sub('', answer.answer).strip()}".strip()
+                           if not answer.abstained else ""),
+            "cited_text": "\n".join(c.quote for c in answer.citations) if not answer.abstained else "",
+            "confidence": answer.confidence,
+            "choice": chosen.choice if chosen is not None else None,
+            "abstained": answer.abstained,
+            "citations": [c.to_dict() for c in answer.citations],
+            "cited": [c.article_id for c in answer.citations],
+            "cited_lines": [
+                "gold" if c.article_id in gold and _on_gold_lines(question, c.line_start, c.line_end) else "x"
+                for c in answer.citations
+            ],
+            "timings_ms": answer.timings_ms,
+        }
+
+    def _grounding(self, answer: Answer) -> dict[str, int]:
+        """The answer's sentences, how many the lines they cite support, and its citation errors: markers that
+        point at no citation, sentences without one, and quotes that are not the article's lines."""
         reader = self.app.reader()
         numbers = {c.n for c in answer.citations}
         sentences = [] if answer.abstained else split_cited(answer.answer)
@@ -202,27 +225,8 @@ class Evaluator:
         )
         quotes = {c.n: c.quote for c in answer.citations}
         supported = sum(1 for s in sentences if s.markers and self._supported(s, quotes, answer.short_answer))
-        return {
-            **asdict(question),
-            "gold_articles": sorted(gold),
-            "short_answer": answer.short_answer,
-            "sentences": len(sentences),
-            "sentences_supported": supported,
-            "citation_errors": dangling + wrong_quotes,
-            "ranked_articles": articles[:10],
-            "line_ranking": line_ranking[:10],
-            "answer": answer.answer,
-            "prediction": (f"{answer.short_answer} {_MARKER.sub('', answer.answer).strip()}".strip()
-                           if not answer.abstained else ""),
-            "cited_text": "\n".join(c.quote for c in answer.citations) if not answer.abstained else "",
-            "confidence": answer.confidence,
-            "choice": chosen.choice if chosen is not None else None,
-            "abstained": answer.abstained,
-            "citations": [c.to_dict() for c in answer.citations],
-            "cited": cited,
-            "cited_lines": cited_lines,
-            "timings_ms": answer.timings_ms,
-        }
+        return {"sentences": len(sentences), "sentences_supported": supported,
+                "citation_errors": dangling + wrong_quotes}
 
     def _supported(self, sentence, quotes: dict[int, str], short_answer: str) -> bool:
         """A sentence is supported by the lines it cites; "Also reported by [2], [3]" when each states the answer."""
