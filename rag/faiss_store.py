@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexMismatchError, damaged
-from rag.vectorstore import (
+from rag.vector_base import (
     ANN_THRESHOLD,
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
     HNSW_M,
     RECALL_TARGET,
+    VectorBackend,
+    VectorStoreConfig,
     beam,
     incomplete,
     tune_ef,
@@ -244,3 +246,27 @@ class FaissStore:
 
 def _pairs(scores: np.ndarray, rows: np.ndarray) -> list[tuple[int, float]]:
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+
+class FaissBackend(VectorBackend):
+    """FAISS files in the index folder, one per generation: `vectors-<generation>.faiss`."""
+
+    name = "faiss"
+
+    def write(self, index_dir: Path, generation: int, vectors: np.ndarray, config: VectorStoreConfig
+              ) -> dict[str, Any]:
+        return write(index_dir, generation, vectors, config.ann_threshold)
+
+    def open(self, index_dir: Path, generation: int, record: dict[str, Any], dimension: int, size: int,
+             token: str = "") -> FaissStore:
+        return open_store(index_dir, generation, record, dimension, size)
+
+    def discard(self, index_dir: Path, generation: int, record: dict[str, Any], token: str = "") -> None:
+        drop(index_dir, generation)
+
+    def drop_stale(self, index_dir: Path, keep: set[int], records: Sequence[dict[str, Any]], token: str = ""
+                   ) -> None:
+        drop_stale(index_dir, keep)
+
+
+BACKEND = FaissBackend()

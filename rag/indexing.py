@@ -33,7 +33,8 @@ from rag.store import (
     check_no_stray_index,
     read_manifest,
 )
-from rag.vectorstore import VectorStoreConfig, check_reachable
+from rag.vector_base import VectorStoreConfig
+from rag.vectorstore import check_reachable
 
 CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"

@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from rag.errors import CitelineError
-from rag.vectorstore import (
+from rag.vector_base import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
     HNSW_M,
     RECALL_TARGET,
+    VectorBackend,
     VectorStoreConfig,
     beam,
     incomplete,
@@ -353,3 +354,47 @@ class MilvusStore:
         if self.client is not None:
             disconnect(self.client, self.uri)
             self.client = None
+
+
+class MilvusBackend(VectorBackend):
+    """A Milvus server, or Milvus Lite in a file: one collection per generation."""
+
+    name = "milvus"
+
+    def check_reachable(self, index_dir: Path, config: VectorStoreConfig) -> None:
+        uri = resolve_milvus_uri(index_dir, config.milvus_location())
+        disconnect(connect(uri, config.milvus_token), uri)
+
+    def write(self, index_dir: Path, generation: int, vectors: np.ndarray, config: VectorStoreConfig
+              ) -> dict[str, Any]:
+        return write(index_dir, generation, vectors, config)
+
+    def open(self, index_dir: Path, generation: int, record: dict[str, Any], dimension: int, size: int,
+             token: str = "") -> MilvusStore:
+        return open_store(index_dir, record, dimension, size, token)
+
+    def discard(self, index_dir: Path, generation: int, record: dict[str, Any], token: str = "") -> None:
+        drop(index_dir, record, token)
+
+    def drop_stale(self, index_dir: Path, keep: set[int], records: Sequence[dict[str, Any]], token: str = ""
+                   ) -> None:
+        """A store the new generation no longer uses (a rebuild moved the index to FAISS or elsewhere) is emptied
+        of all this index's collections: no later build would look there again."""
+        current = _place(index_dir, records[0]) if records else None
+        done: set[tuple[str, str]] = set()
+        for record in records:
+            place = _place(index_dir, record)
+            if place is None or place in done:
+                continue
+            done.add(place)
+            with contextlib.suppress(CitelineError):
+                drop_stale(index_dir, record, keep if place == current else set(), token)
+
+
+def _place(index_dir: Path, record: dict[str, Any]) -> tuple[str, str] | None:
+    if record.get("backend") != "milvus":
+        return None
+    return resolve_milvus_uri(index_dir, record["uri"]), record["prefix"]
+
+
+BACKEND = MilvusBackend()

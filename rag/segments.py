@@ -42,7 +42,8 @@ from rag.store import (
     read_manifest,
     segment_file_sizes,
 )
-from rag.vectorstore import VectorStoreConfig, discard_vectors, drop_stale_vectors, write_vectors
+from rag.vector_base import VectorStoreConfig
+from rag.vectorstore import discard_vectors, drop_stale_vectors, write_vectors
 
 MERGE_FACTOR = 8  # segments of one tier that are merged into one
 _SEGMENT_FILE = re.compile(r"^(?:chunks|bm25)-(\d+)(?:\.sqlite|)(?:\.tmp.*)?$")  # vectors: the backends

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
-from rag.vectorstore import ANN_THRESHOLD, VectorStoreConfig
+from rag.vector_base import ANN_THRESHOLD, VectorStoreConfig
 
 ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"

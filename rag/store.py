@@ -27,7 +27,8 @@ import numpy as np
 from rag.errors import CitelineError, IndexMismatchError, IndexMissingError, damaged, rebuild_hint
 from rag.lexical import Bm25, Postings
 from rag.schema import Annotation, Article, Chunk
-from rag.vectorstore import VectorStore, incomplete, open_vectors
+from rag.vector_base import VectorStore, incomplete
+from rag.vectorstore import open_vectors
 
 FORMAT_VERSION = 3  # 3: segments with BM25 postings; 2 (one generation, bm25s scores) needs a re-index
 ANNOTATIONS_KEPT = 5000  # articles' annotations kept in memory once read (a few KB each)

@@ -1,263 +1,63 @@
-"""Where chunk vectors live, behind one small interface: FAISS files in the index folder (default) or Milvus.
+"""Where chunk vectors live: FAISS files in the index folder (default) or Milvus, each a backend (rag/vector_base.py)
+chosen by name from a registry.
 
-Row r of a vector store is chunk row r of the metadata (SQLite `chunks.row`), 0..size-1. Every backend writes
-generation g completely before the manifest names it (the commit point, in rag/store.py), reads the generation
-a manifest names, and drops the data of generations no manifest needs any more. The manifest's `vector_store`
-record says which backend holds a generation and how, so reading never depends on the settings.
+Row r of a vector store is chunk row r of the metadata (SQLite `chunks.row`), 0..size-1. The manifest's
+`vector_store` record says which backend holds a generation and how, so reading never depends on the settings.
+A backend's module is imported when an index uses it: pymilvus takes a second or two the FAISS path must not pay.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import importlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from rag.errors import CitelineError, IndexMismatchError, SettingsError
+from rag.vector_base import BACKENDS, VectorBackend, VectorStore, VectorStoreConfig
 
-BACKENDS = ("faiss", "milvus")
-# Exact IndexFlatIP search of one 384-d query (k=200, as retrieval asks) passes ~5 ms at about 25,000 rows on
-# this 2-core machine (median of 100 random unit queries over random unit vectors, default 2 faiss threads,
-# machine shared with other work: 20,000 rows 4.6 ms, 22,500 4.8 ms, 25,000 5.2 ms, 27,500 5.8 ms, 30,000
-# 6.1 ms; 100,000 rows 21 ms). Above it, an approximate (HNSW) index; below, exact search is fast enough.
-ANN_THRESHOLD = 25_000
-RECALL_TARGET = 0.99  # recall@10 an approximate index must reach against exact search, checked at build time
-RECALL_SAMPLE = 200  # indexed vectors used as queries for that check
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = (64, 128, 256, 512, 1024)  # tried in turn until the recall target is met
-MAX_EF = 4096
+_MODULES = {"faiss": "rag.faiss_store", "milvus": "rag.milvus_store"}
+assert set(_MODULES) == set(BACKENDS)
 
 
-def beam(ef_search: int, k: int, share: float = 1.0) -> int:
-    """efSearch for one query: the tuned value, at least 2k, wider when a filter leaves a `share` of the rows.
-
-    The recall check queries with indexed vectors, which sit where the graph is dense; questions do not. On 6,000
-    real chunk vectors (rtqa2022) with efSearch 64 tuned, 300 questions got recall@200 0.972 at ef 200 and 0.996
-    at ef 400 (recall@10 0.990 at ef 64): retrieval asks for 200 candidates, so the beam is at least 2k.
-    """
-    return max(k, min(MAX_EF, max(2 * k, int(ef_search / max(share, 1e-9)))))  # never below k
+def backend(name: str) -> VectorBackend:
+    """The backend called `name` ("faiss" or "milvus"), as settings and manifests name them."""
+    return importlib.import_module(_MODULES[name]).BACKEND
 
 
-DEFAULT_LITE_FILE = "milvus.db"  # Milvus Lite's data, inside the index folder, when no URI is given
-_SERVER_URI = re.compile(r"^(https?|tcp)://|^unix:", re.IGNORECASE)
-_COLLECTION_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
-
-
-class VectorStore(Protocol):
-    """One generation's vectors, opened for reading."""
-
-    @property
-    def size(self) -> int:
-        """Number of rows."""
-        ...
-
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Up to k (row, inner product) best first; `allowed` is a boolean mask over rows (None: every row)."""
-        ...
-
-    def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        """The stored vectors of these rows, in this order."""
-        ...
-
-    def all_vectors(self) -> np.ndarray:
-        """Every row's vector, row order: what an incremental build carries over without embedding again."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def incomplete(index_dir: Path, missing: str) -> IndexMismatchError:
-    return IndexMismatchError(
-        f"the index in {index_dir} is incomplete ({missing} is missing); re-index with"
-        f" `rag index --rebuild PATH... --index-dir {index_dir}`"
-    )
-
-
-def is_server_uri(uri: str) -> bool:
-    return bool(_SERVER_URI.match(uri))
-
-
-@dataclass(frozen=True)
-class VectorStoreConfig:
-    """The vector settings a build uses; validated here so a bad value fails before any work starts."""
-
-    backend: str = "faiss"
-    ann_threshold: int = ANN_THRESHOLD
-    milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
-    milvus_token: str = field(default="", repr=False)
-    milvus_collection: str = "citeline"  # prefix: one collection per generation, <prefix>_g<generation>
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise SettingsError(f"vector_store must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if self.ann_threshold < 1:
-            raise SettingsError(f"ann_threshold must be at least 1, got {self.ann_threshold}")
-        uri = self.milvus_uri
-        if uri and not is_server_uri(uri) and not uri.endswith(".db"):
-            raise SettingsError(
-                f"milvus_uri must be a Milvus server (http://host:19530) or a Milvus Lite file ending in .db,"
-                f" not {uri!r}"
-            )
-        if not _COLLECTION_PREFIX.match(self.milvus_collection):
-            raise SettingsError(
-                "milvus_collection must start with a letter or _ and hold only letters, digits and _"
-                f" (at most 201 characters), not {self.milvus_collection!r}"
-            )
-
-    @classmethod
-    def of_index(cls, record: dict[str, Any], ann_threshold: int = ANN_THRESHOLD, milvus_token: str = ""
-                 ) -> VectorStoreConfig:
-        """The settings that write into the same store as `record` (a manifest's), e.g. to remove articles."""
-        if record.get("backend", "faiss") != "milvus":
-            return cls(ann_threshold=ann_threshold)
-        uri = "" if record["uri"] == DEFAULT_LITE_FILE else record["uri"]
-        return cls("milvus", ann_threshold, uri, milvus_token, record["prefix"])
-
-    def milvus_location(self) -> str:
-        """The URI as the manifest records it: the default Lite file relative to the index folder."""
-        if not self.milvus_uri:
-            return DEFAULT_LITE_FILE
-        return self.milvus_uri if is_server_uri(self.milvus_uri) else str(Path(self.milvus_uri).resolve())
-
-    def mismatch(self, record: dict[str, Any], index_dir: Path) -> str:
-        """Why an index holding `record` cannot be updated with these settings ("" when it can)."""
-        have = record.get("backend", "faiss")
-        if have != self.backend:
-            return f"keeps its vectors in {have}, the settings say {self.backend} (CITELINE_VECTOR_STORE)"
-        if have == "milvus":
-            theirs = resolve_milvus_uri(index_dir, record["uri"])
-            ours = resolve_milvus_uri(index_dir, self.milvus_location())
-            if theirs != ours:
-                return f"keeps its vectors in Milvus at {theirs}, the settings say {ours} (CITELINE_MILVUS_URI)"
-            if record.get("prefix") != self.milvus_collection:
-                return (f"names its Milvus collections {record.get('prefix')}_g..., the settings say"
-                        f" {self.milvus_collection}_g... (CITELINE_MILVUS_COLLECTION)")
-        return ""
-
-
-def resolve_milvus_uri(index_dir: Path, uri: str) -> str:
-    """A server URI as it is; a Lite file relative to the index folder, as the manifest records the default."""
-    if is_server_uri(uri):
-        return uri
-    path = Path(uri)
-    return str(path if path.is_absolute() else (Path(index_dir) / path).resolve())
+def _of(record: dict[str, Any]) -> VectorBackend:
+    return backend(record.get("backend", "faiss"))
 
 
 def write_vectors(index_dir: Path, generation: int, vectors: np.ndarray, config: VectorStoreConfig) -> dict[str, Any]:
     """Store generation `generation` durably (not yet in force) and return its manifest record."""
-    if config.backend == "milvus":
-        from rag import milvus_store
-
-        return milvus_store.write(index_dir, generation, vectors, config)
-    from rag import faiss_store
-
-    return faiss_store.write(index_dir, generation, vectors, config.ann_threshold)
+    return backend(config.backend).write(index_dir, generation, vectors, config)
 
 
 def check_reachable(index_dir: Path, config: VectorStoreConfig) -> None:
     """Fail before a long embedding run, not after it, when the store cannot be reached."""
-    if config.backend == "milvus":
-        from rag import milvus_store
-
-        uri = resolve_milvus_uri(index_dir, config.milvus_location())
-        milvus_store.disconnect(milvus_store.connect(uri, config.milvus_token), uri)
+    backend(config.backend).check_reachable(index_dir, config)
 
 
 def open_vectors(index_dir: Path, generation: int, record: dict[str, Any], dimension: int, size: int,
                  milvus_token: str = "") -> VectorStore:
     """The generation a manifest names, read the way its record says (whatever the settings say now)."""
-    if record.get("backend", "faiss") == "milvus":
-        from rag import milvus_store
-
-        return milvus_store.open_store(index_dir, record, dimension, size, milvus_token)
-    from rag import faiss_store
-
-    return faiss_store.open_store(index_dir, generation, record, dimension, size)
+    return _of(record).open(index_dir, generation, record, dimension, size, milvus_token)
 
 
 def discard_vectors(index_dir: Path, generation: int, record: dict[str, Any], milvus_token: str = "") -> None:
     """Undo write_vectors for a generation that was never committed."""
-    if record.get("backend") == "milvus":
-        from rag import milvus_store
-
-        milvus_store.drop(index_dir, record, milvus_token)
-        return
-    from rag import faiss_store
-
-    faiss_store.drop(index_dir, generation)
+    _of(record).discard(index_dir, generation, record, milvus_token)
 
 
 def drop_stale_vectors(index_dir: Path, keep: set[int], records: Sequence[dict[str, Any]],
                        milvus_token: str = "") -> None:
     """Drop vectors of generations not in `keep`, also those a killed build left behind.
 
-    `records[0]` is the generation just committed, `records[1:]` the one before. A Milvus store that the new
-    generation no longer uses (a rebuild moved the index to FAISS or elsewhere) is emptied of all this index's
-    collections: no later build would look there again. Best effort: what fails here goes at the next build.
+    `records[0]` is the generation just committed, `records[1:]` the one before. FAISS files in the index folder
+    are always looked for (cheap, and a rebuild may have moved the index away from FAISS); every other backend a
+    record names drops its own. Best effort: what fails here goes at the next build.
     """
-    from rag import faiss_store
-
-    faiss_store.drop_stale(index_dir, keep)  # files in the index folder: cheap, and catches a move away from FAISS
-    current = _milvus_place(index_dir, records[0]) if records else None
-    done: set[tuple[str, str]] = set()
-    for record in records:
-        place = _milvus_place(index_dir, record)
-        if place is None or place in done:
-            continue
-        done.add(place)
-        from rag import milvus_store
-
-        with contextlib.suppress(CitelineError):
-            milvus_store.drop_stale(index_dir, record, keep if place == current else set(), milvus_token)
-
-
-def _milvus_place(index_dir: Path, record: dict[str, Any]) -> tuple[str, str] | None:
-    if record.get("backend") != "milvus":
-        return None
-    return resolve_milvus_uri(index_dir, record["uri"]), record["prefix"]
-
-
-# -- recall of an approximate index, shared by the backends ----------------------------------------------------------
-def recall_sample(vectors: np.ndarray, size: int = RECALL_SAMPLE) -> np.ndarray:
-    """Rows whose vectors serve as queries: a fixed random sample, so a rebuild measures the same way."""
-    rows = np.random.default_rng(0).choice(len(vectors), min(size, len(vectors)), replace=False)
-    return np.sort(rows)
-
-
-def recall_at(found_scores: np.ndarray, found_rows: np.ndarray, exact_scores: np.ndarray) -> float:
-    """Share of the approximate top k that belongs to the exact top k.
-
-    A row counts when its score reaches the exact k-th score: copies of an article have identical vectors,
-    and any of them is a right answer.
-    """
-    k = exact_scores.shape[1]
-    kth = exact_scores[:, -1:]
-    hits = (found_rows[:, :k] >= 0) & (found_scores[:, :k] >= kth - 1e-5)
-    return float(hits.sum() / exact_scores.size)
-
-
-def tune_ef(search: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]], vectors: np.ndarray,
-            k: int = 10) -> tuple[int | None, float]:
-    """The smallest efSearch in HNSW_EF_SEARCH whose recall@k reaches RECALL_TARGET, and that recall.
-
-    `search(queries, k, ef)` returns (scores, rows) as faiss does. (None, best recall) when no ef reaches it.
-    """
-    import faiss
-
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    queries = vectors[recall_sample(vectors)]
-    k = min(k, len(vectors))
-    exact_scores, _ = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-    best = 0.0
-    for ef in HNSW_EF_SEARCH:
-        scores, rows = search(queries, k, ef)
-        recall = recall_at(np.asarray(scores), np.asarray(rows), exact_scores)
-        best = max(best, recall)
-        if recall >= RECALL_TARGET:
-            return ef, recall
-    return None, best
+    for name in dict.fromkeys(["faiss", *(r.get("backend", "faiss") for r in records)]):
+        backend(name).drop_stale(index_dir, keep, records, milvus_token)
