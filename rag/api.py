@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from rag.answering import ExtractiveAnswerer, ReadingComposer
 from rag.dates import to_date
 from rag.embedding import Embedder, make_embedder
 from rag.errors import BadQuestionError, CitelineError, IndexMissingError, SettingsError
-from rag.generation import GenerativeAnswerer, Hint, make_chat_model
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
+from rag.llm import GenerativeAnswerer, Hint, make_chat_model
 from rag.question import Question, analyse
 from rag.reader import Reader
 from rag.retrieval import Filters, Retriever
@@ -85,6 +86,17 @@ def _file_signature(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return found.st_ino, found.st_mtime_ns, found.st_size
+
+
+@dataclass
+class Retrieved:
+    """A question's passages, as the answer stage takes them, with the clock readings that time the stages."""
+
+    question: str  # as checked: one line, no control characters
+    query_vector: np.ndarray
+    hits: list[Hit]
+    started: float  # perf_counter() when the question's embedding began
+    retrieved: float  # ... and when its passages were ranked
 
 
 MAX_CHOICES = 10
@@ -341,17 +353,16 @@ class Citeline:
                                    daemon=True)
         warming.start()
         try:
-            question, query_vector, hits, started, retrieved = self._retrieve_for(question, k, since, until,
-                                                                                  sources, as_of)
+            found = self._retrieve_for(question, k, since, until, sources, as_of)
         finally:
             warming.join()
         parsed = analysed[0] if analysed else None
-        for item in self._answer_items(question, hits, query_vector, mode, choices, k, parsed):
+        for item in self._answer_items(found.question, found.hits, found.query_vector, mode, choices, k, parsed):
             if isinstance(item, Answer):
                 done = time.perf_counter()
-                item.timings_ms = {"retrieve": round((retrieved - started) * 1000, 2),
-                                   "answer": round((done - retrieved) * 1000, 2),
-                                   "total": round((done - started) * 1000, 2)}
+                item.timings_ms = {"retrieve": round((found.retrieved - found.started) * 1000, 2),
+                                   "answer": round((done - found.retrieved) * 1000, 2),
+                                   "total": round((done - found.started) * 1000, 2)}
             yield item
 
     def ask(
@@ -374,7 +385,7 @@ class Citeline:
         return answer
 
     def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,
-                      sources: tuple[str, ...], as_of: date | None) -> tuple:
+                      sources: tuple[str, ...], as_of: date | None) -> Retrieved:
         question = self.check_question(question)
         k = self.top_k(k)
         since, until, as_of = as_day(since, "since"), as_day(until, "until"), as_day(as_of, "as of")
@@ -389,4 +400,4 @@ class Citeline:
         filters = Filters(since=since, until=until, sources=tuple(sources))
         depth = max(k or self.settings.top_k, self.settings.reader_passages)
         hits = self.retrieve(question, depth, filters=filters, as_of=as_of, query_vector=query_vector)
-        return question, query_vector, hits, started, time.perf_counter()
+        return Retrieved(question, query_vector, hits, started, time.perf_counter())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.api import Citeline
-from rag.generation import bundled_gguf
+from rag.llm import bundled_gguf
 from rag.settings import Settings
 from rag.ui import build_ui, launch, safe_upload_name
 from tests.conftest import SEED, seed_line

@@ -16,8 +16,8 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag.api import Citeline
-from rag.generation import GenerativeAnswerer, bundled_gguf
 from rag.grounding import SupportChecker
+from rag.llm import GenerativeAnswerer, bundled_gguf
 from rag.settings import Settings
 from tests.conftest import SEED, seed_line
 
