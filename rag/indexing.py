@@ -318,23 +318,8 @@ class Indexer:
         return vectors
 
     def _build(self, index_dir, paths, previous, old, prune, progress, log, report, started, tqdm) -> IndexReport:
-        discovery = discover(paths)
-        report.skipped.extend(discovery.problems)
-        report.files_seen = len(discovery.files)
         old_sources: dict[str, dict] = dict(previous.sources) if previous else {}
-        sources: dict[str, dict] = dict(old_sources)
-        loaded: dict[str, Article] = {}
-
-        bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
-        self._read_all(bar, old_sources, sources, loaded, report)
-        report.seconds["read"] = time.perf_counter() - started - report.seconds.get("model", 0.0)
-
-        if prune:
-            for key in list(sources):
-                if not os.path.exists(key):
-                    del sources[key]
-                    report.sources_removed += 1
-
+        sources, loaded = self._sources(paths, old_sources, prune, progress, report, started, tqdm)
         wanted: list[str] = list(dict.fromkeys(i for entry in sources.values() for i in entry["articles"]))
         old_rows = old.article_rows() if old is not None else {}
         old_ids = set(old_rows)
@@ -349,16 +334,38 @@ class Indexer:
             report.chunks_total = int(previous.counts.get("chunks", 0))
             report.seconds["total"] = time.perf_counter() - started
             return report
-
-        if old is None or previous is None or previous.annotator != ANNOTATOR_VERSION:
-            segment_ids = wanted  # a first build, a rebuild or a new annotator: one segment of everything
-            deleted: set[str] = set(old_ids)
-        else:  # an update: a segment of what is new (or has new aliases), deletions for what is gone
-            segment_ids = [i for i in wanted if i not in old_ids or self._renamed(old, loaded.get(i))]
-            deleted = (old_ids - set(wanted)) | (set(segment_ids) & old_ids)
+        segment_ids, deleted = self._plan(wanted, old, old_ids, previous, loaded)
         self._write(index_dir, previous, old, old_rows, segment_ids, deleted, loaded, sources, progress, report)
         report.seconds["total"] = time.perf_counter() - started
         return report
+
+    def _sources(self, paths, old_sources: dict[str, dict], prune: bool, progress: bool, report: IndexReport,
+                 started: float, tqdm) -> tuple[dict[str, dict], dict[str, Article]]:
+        """Every source file the index will hold (read again where it changed, dropped where `prune` finds it
+        gone) and the articles of the files read."""
+        discovery = discover(paths)
+        report.skipped.extend(discovery.problems)
+        report.files_seen = len(discovery.files)
+        sources: dict[str, dict] = dict(old_sources)
+        loaded: dict[str, Article] = {}
+        bar = tqdm(discovery.files, desc="Reading", unit="file", disable=None if progress else True, leave=False)
+        self._read_all(bar, old_sources, sources, loaded, report)
+        report.seconds["read"] = time.perf_counter() - started - report.seconds.get("model", 0.0)
+        if prune:
+            for key in list(sources):
+                if not os.path.exists(key):
+                    del sources[key]
+                    report.sources_removed += 1
+        return sources, loaded
+
+    def _plan(self, wanted: list[str], old: IndexReader | None, old_ids: set[str], previous: Manifest | None,
+              loaded: dict[str, Article]) -> tuple[list[str], set[str]]:
+        """The articles of the new segment and the articles to mark deleted."""
+        if old is None or previous is None or previous.annotator != ANNOTATOR_VERSION:
+            return wanted, set(old_ids)  # a first build, a rebuild or a new annotator: one segment of everything
+        # an update: a segment of what is new (or has new aliases), deletions for what is gone
+        segment_ids = [i for i in wanted if i not in old_ids or self._renamed(old, loaded.get(i))]
+        return segment_ids, (old_ids - set(wanted)) | (set(segment_ids) & old_ids)
 
     @staticmethod
     def _renamed(old: IndexReader, loaded: Article | None) -> bool:
@@ -418,23 +425,29 @@ class Indexer:
         groups = ([segments] if len(segments) > 1 or any(s.deleted for s in segments) else []) if everything \
             else merges_due(segments)
         for group in groups:
-            parts = {p.segment.id: p for p in old.parts} if old is not None else {}
-            opened = [SegmentReader(update.index_dir, s, self.embedder.dimension, self.settings.milvus_token)
-                      for s in group if s.id not in parts]
-            try:
-                by_id = {**parts, **{p.segment.id: p for p in opened}}
-                readers = [by_id[s.id] for s in group]
-                for reader, segment in zip(readers, group, strict=True):
-                    reader.deleted = frozenset(segment.deleted)  # deletions recorded by this change too
-                merged = merge(update, readers, store, self.embedder.dimension)
-            finally:
-                for reader in opened:
-                    reader.close()
+            merged = self._merge_group(update, old, group, store)
             members = {s.id for s in group}
             at = min(i for i, s in enumerate(segments) if s.id in members)
             segments = [s for s in segments if s.id not in members]
             segments.insert(at, merged)
         return segments
+
+    def _merge_group(self, update: Update, old: IndexReader | None, group: list[Segment],
+                     store: VectorStoreConfig) -> Segment:
+        """One segment of `group`'s live articles: segments the index in force has open are read through it, the
+        others (written by this change) opened for the merge."""
+        parts = {p.segment.id: p for p in old.parts} if old is not None else {}
+        opened = [SegmentReader(update.index_dir, s, self.embedder.dimension, self.settings.milvus_token)
+                  for s in group if s.id not in parts]
+        try:
+            by_id = {**parts, **{p.segment.id: p for p in opened}}
+            readers = [by_id[s.id] for s in group]
+            for reader, segment in zip(readers, group, strict=True):
+                reader.deleted = frozenset(segment.deleted)  # deletions recorded by this change too
+            return merge(update, readers, store, self.embedder.dimension)
+        finally:
+            for reader in opened:
+                reader.close()
 
     def _open_existing(self, index_dir: Path) -> tuple[Manifest, IndexReader]:
         """The index in force, for a change that needs one (compact, remove), checked against this embedder."""
