@@ -11,6 +11,7 @@ from rag.dates import relative_window
 from rag.embedding import Embedder
 from rag.lexical import top_rows
 from rag.schema import Hit
+from rag.settings import FUSIONS as FUSION_NAMES
 from rag.settings import RetrievalConfig
 from rag.store import IndexReader
 
@@ -26,6 +27,35 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.since or self.until or self.sources)
+
+
+@dataclass
+class Evidence:
+    """What the index says about one question: dense scores of the rows the embedding found, BM25 scores of every
+    row and every article, and the candidate articles (positions in the index's layout)."""
+
+    dense: dict[int, float]
+    dense_rows: dict[int, list[int]]  # article position -> its rows among `dense`, in the order found
+    chunk_bm25: np.ndarray
+    article_bm25: np.ndarray
+    articles: list[int]
+
+
+def weighted_fusion(signals: dict[str, np.ndarray], config: RetrievalConfig) -> np.ndarray:
+    """Each signal min-max normalised over the candidates, summed by the configured weights."""
+    w_dense, w_chunk, w_article = config.weights
+    return (w_dense * _min_max(signals["dense"]) + w_chunk * _min_max(signals["chunk_bm25"])
+            + w_article * _min_max(signals["article_bm25"]))
+
+
+def reciprocal_rank_fusion(signals: dict[str, np.ndarray], config: RetrievalConfig) -> np.ndarray:
+    """Reciprocal rank fusion (Cormack et al. 2009) of the three signals, k = `rrf_k`."""
+    return sum(_rrf(values, config.rrf_k) for values in signals.values())
+
+
+# Fusion by name, as settings name it ("weighted" or "rrf"); a single-signal mode always weighs.
+FUSIONS = {"weighted": weighted_fusion, "rrf": reciprocal_rank_fusion}
+assert set(FUSIONS) == set(FUSION_NAMES)  # the names settings accept
 
 
 class Retriever:
@@ -62,15 +92,31 @@ class Retriever:
         """Chunks best first: the best few of each article, articles in order, copies left out."""
         if self.reader.size == 0:
             return []
-        layout = self.reader.layout()
         article_mask = self._article_mask(filters) if filters is not None and filters.active else None
         if article_mask is not None and not article_mask.any():
             return []
+        found = self._candidates(question, query_vector, article_mask)
+        if not found.articles:
+            return []
+        fuse = FUSIONS[self.config.fusion if self.config.mode == "hybrid" else "weighted"]
+        scores = fuse(self._signals(found), self.config)
+        scores = self._date_boost(question, np.asarray(found.articles), scores, as_of or date.today())
+        order = [found.articles[i] for i in np.argsort(-scores, kind="stable")]
+        by_article = dict(zip(found.articles, scores.tolist(), strict=True))
+        if self.config.reranker:
+            order = self._rerank(question, order, found)
+        return self._hits(order, by_article, found, limit)
+
+    # -- candidates and fusion ----------------------------------------------------------------------------------------
+    def _candidates(self, question: str, query_vector: np.ndarray | None, article_mask: np.ndarray | None
+                    ) -> Evidence:
+        """The rows the embedding finds, BM25 of every row and article (zero where filtered out), and the articles
+        any of them puts among its best `candidates`."""
+        layout = self.reader.layout()
         row_mask = article_mask[layout.row_article] if article_mask is not None else None
         config = self.config
         w_dense, w_chunk, w_article = config.weights
         n = min(config.candidates, self.reader.size)
-
         dense: dict[int, float] = {}
         if w_dense > 0 or config.mode == "dense":
             vector = self.embedder.embed_query(question) if query_vector is None else query_vector
@@ -83,38 +129,29 @@ class Retriever:
             if row_mask is not None:
                 chunk_bm25 = np.where(row_mask, chunk_bm25, 0.0).astype(np.float32)
                 article_bm25 = np.where(article_mask, article_bm25, 0.0).astype(np.float32)
-
         lexical_rows = [r for r, _ in top_rows(chunk_bm25, n)] if w_chunk > 0 else []
         candidate_rows = list(dict.fromkeys([*dense, *lexical_rows]))
         articles = list(dict.fromkeys(int(layout.row_article[r]) for r in candidate_rows))
         if w_article > 0:
             articles = list(dict.fromkeys([*articles, *(a for a, _ in top_rows(article_bm25, n))]))
-        if not articles:
-            return []
-
-        best_dense = _best_per_article(dense, layout.row_article)
-        floor = min(dense.values()) if dense else 0.0
-        best_chunk_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
-        np.maximum.at(best_chunk_bm25, layout.row_article, chunk_bm25)
-        signals = {
-            "dense": np.array([best_dense.get(a, floor) for a in articles]),
-            "chunk_bm25": best_chunk_bm25[articles],
-            "article_bm25": article_bm25[articles],
-        }
-        if config.fusion == "rrf" and config.mode == "hybrid":
-            scores = sum(_rrf(values, config.rrf_k) for values in signals.values())
-        else:
-            scores = (w_dense * _min_max(signals["dense"]) + w_chunk * _min_max(signals["chunk_bm25"])
-                      + w_article * _min_max(signals["article_bm25"]))
-        scores = self._date_boost(question, np.asarray(articles), scores, as_of or date.today())
-        order = [articles[i] for i in np.argsort(-scores, kind="stable")]
-        by_article = dict(zip(articles, scores.tolist(), strict=True))
         dense_rows: dict[int, list[int]] = {}
         for row in dense:
             dense_rows.setdefault(int(layout.row_article[row]), []).append(row)
-        if config.reranker:
-            order = self._rerank(question, order, dense_rows, dense, chunk_bm25)
-        return self._hits(order, by_article, dense_rows, dense, chunk_bm25, limit)
+        return Evidence(dense, dense_rows, chunk_bm25, article_bm25, articles)
+
+    def _signals(self, found: Evidence) -> dict[str, np.ndarray]:
+        """Each candidate article's three signals: its best chunk by embedding (the lowest score found where none
+        of its chunks was), its best chunk by BM25, and the whole article by BM25."""
+        layout = self.reader.layout()
+        best_dense = _best_per_article(found.dense, layout.row_article)
+        floor = min(found.dense.values()) if found.dense else 0.0
+        best_chunk_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
+        np.maximum.at(best_chunk_bm25, layout.row_article, found.chunk_bm25)
+        return {
+            "dense": np.array([best_dense.get(a, floor) for a in found.articles]),
+            "chunk_bm25": best_chunk_bm25[found.articles],
+            "article_bm25": found.article_bm25[found.articles],
+        }
 
     # -- dates and filters ---------------------------------------------------------------------------------------------
     def _date_boost(self, question: str, articles: np.ndarray, scores: np.ndarray, as_of: date) -> np.ndarray:
@@ -149,25 +186,24 @@ class Retriever:
         return mask
 
     # -- chunks of the ranked articles --------------------------------------------------------------------------------
-    def _article_rows(self, position: int, dense_rows: dict[int, list[int]], dense: dict[int, float],
-                      chunk_bm25: np.ndarray) -> list[int]:
+    def _article_rows(self, position: int, found: Evidence) -> list[int]:
         """An article's chunks, best first: the embedding's best, then the words' best (which may lie past the
         chunks that have a vector, see Settings.dense_chunks), then the rest by embedding, then by BM25."""
+        dense_rows, dense, chunk_bm25 = found.dense_rows, found.dense, found.chunk_bm25
         by_dense = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
         all_rows = np.flatnonzero(self.reader.layout().row_article == position)
         by_bm25 = [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
         head = by_dense[:1] + [r for r in by_bm25[:1] if chunk_bm25[r] > 0]
         return list(dict.fromkeys(head + by_dense + by_bm25))
 
-    def _rerank(self, question: str, order: list[int], dense_rows: dict[int, list[int]], dense: dict[int, float],
-                chunk_bm25: np.ndarray) -> list[int]:
+    def _rerank(self, question: str, order: list[int], found: Evidence) -> list[int]:
         """A user-supplied cross-encoder reorders the top articles by their best chunk."""
         if self._reranker is None:
             from sentence_transformers import CrossEncoder
 
             self._reranker = CrossEncoder(self.config.reranker, device=self.embedder.device)
         head = order[: self.config.rerank_top]
-        best_rows = [self._article_rows(a, dense_rows, dense, chunk_bm25)[0] for a in head]
+        best_rows = [self._article_rows(a, found)[0] for a in head]
         chunks = self.reader.chunks(best_rows)
         scores = self._reranker.predict([(question, c.embed_text) for c in chunks], show_progress_bar=False)
         reranked = [a for _, a in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
@@ -182,8 +218,8 @@ class Retriever:
             vector = self.reader.vectors([min(rows)])[0]
         return vector
 
-    def _hits(self, order: list[int], article_scores: dict[int, float], dense_rows: dict[int, list[int]],
-              dense: dict[int, float], chunk_bm25: np.ndarray, limit: int | None) -> list[Hit]:
+    def _hits(self, order: list[int], article_scores: dict[int, float], found: Evidence, limit: int | None
+              ) -> list[Hit]:
         """Up to `chunks_per_article` chunks of each article in order; an article copying a better one is skipped."""
         layout = self.reader.layout()
         kept_vectors: list[np.ndarray] = []
@@ -191,7 +227,7 @@ class Retriever:
         for position in order:
             if limit is not None and len(hits) >= limit:
                 break
-            rows = self._article_rows(position, dense_rows, dense, chunk_bm25)
+            rows = self._article_rows(position, found)
             best_vector = self._article_vector(rows)
             if any(float(best_vector @ other) >= self.config.duplicate_cosine for other in kept_vectors):
                 continue
@@ -202,7 +238,7 @@ class Retriever:
                 if limit is not None and len(hits) >= limit:
                     break
                 hits.append(Hit(chunk=chunk, article=article, score=float(article_scores[position]),
-                                rank=len(hits) + 1, similarity=float(dense.get(row, 0.0))))
+                                rank=len(hits) + 1, similarity=float(found.dense.get(row, 0.0))))
         return hits
 
 
