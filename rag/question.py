@@ -140,20 +140,28 @@ def _focus(doc, wh) -> str:
             start += 1
     focus, end = _noun_after(doc, start)
     if not focus and wh.lower_ == "what" and start < len(doc) and doc[start].lemma_ == "be":
-        # "What is the most climate-polluting fossil fuel?"
-        i = start + 1
-        while i < len(doc) and doc[i].tag_ in ("DT", "RBS", "RB"):
-            i += 1
-        focus, end = _noun_after(doc, i)
-        if focus and end < len(doc) and doc[end].lower_ not in ("of", "?", "for", "in", "that", "to", "on", "at"):
-            focus = ""  # "What is the EPA doing": not a noun question
+        focus, end = _copula_focus(doc, start + 1)
+    return _through_of(doc, focus, end)
+
+
+def _copula_focus(doc, i: int) -> tuple[str, int]:
+    """"What is the most climate-polluting fossil fuel?" -> fuel; "What is the EPA doing" is not a noun question."""
+    while i < len(doc) and doc[i].tag_ in ("DT", "RBS", "RB"):
+        i += 1
+    focus, end = _noun_after(doc, i)
+    if focus and end < len(doc) and doc[end].lower_ not in ("of", "?", "for", "in", "that", "to", "on", "at"):
+        focus = ""
+    return focus, end
+
+
+def _through_of(doc, focus: str, end: int) -> str:
+    """'type of livestock' -> livestock; 'the name of the baby penguin' -> penguin (a proper name of that thing)."""
     while focus in _OF_NOUNS and end + 1 < len(doc) and doc[end].lower_ == "of":
         inner, inner_end = _noun_after(doc, end + 1)
         if not inner:
             break
-        if focus == "name":  # "the name of the baby penguin": a proper name of that thing
-            focus, end = inner, inner_end
-            break
+        if focus == "name":
+            return inner
         focus, end = inner, inner_end
     return focus
 
@@ -190,19 +198,57 @@ def _slot_role(doc, wh, focus: str) -> tuple[str, str]:
         token = wh.head
     role, head = role_of(token)
     if token is wh and wh.lower_ in ("who", "whom", "what") and wh.i + 1 < len(doc) and doc[wh.i + 1].lower_ in _AUX:
-        # "Who did Macron appoint as ...": the wh-word is the object of the verb after the subject. spaCy often
-        # reads it as the subject of "did" and tags the verb a noun; the verb is the last word before the
-        # preposition or the end.
-        role = "obj"
-        rest = [t for t in doc[wh.i + 2 :] if not t.is_punct]
-        verbs = [t for t in rest if t.tag_.startswith("VB")]
-        if verbs:
-            head = verbs[0].lower_
-        else:
-            before = [t for t in rest if t.tag_ not in ("IN", "TO")]
-            cut = next((i for i, t in enumerate(rest) if t.tag_ in ("IN", "TO")), len(rest))
-            head = rest[cut - 1].lower_ if cut else (before[-1].lower_ if before else head)
+        return "obj", _verb_after_subject(doc, wh, head)
     return role, head
+
+
+def _verb_after_subject(doc, wh, head: str) -> str:
+    """"Who did Macron appoint as ...": the wh-word is the object of the verb after the subject. spaCy often reads
+    it as the subject of "did" and tags the verb a noun; the verb is the last word before the preposition or the
+    end."""
+    rest = [t for t in doc[wh.i + 2 :] if not t.is_punct]
+    verbs = [t for t in rest if t.tag_.startswith("VB")]
+    if verbs:
+        return verbs[0].lower_
+    before = [t for t in rest if t.tag_ not in ("IN", "TO")]
+    cut = next((i for i, t in enumerate(rest) if t.tag_ in ("IN", "TO")), len(rest))
+    return rest[cut - 1].lower_ if cut else (before[-1].lower_ if before else head)
+
+
+def _asked_for(doc, wh_token, text: str) -> tuple[str, str, str, str]:
+    """The wh-word, the focus, the class of answer asked for, and the stem of what a "how many" counts."""
+    lower = text.lower()
+    how = re.search(r"\bhow\s+(many|much|long|old|far|big|tall|often)\b", lower)
+    if how:
+        return _how(how, text)
+    if wh_token is not None:
+        wh = wh_token.lower_
+        if wh in ("who", "whom", "whose"):
+            return "who", "", "PERSON", ""
+        if wh in ("where", "when"):
+            return wh, "", "PLACE" if wh == "where" else "DATE", ""
+        if wh in ("which", "what"):
+            focus = _focus(doc, wh_token)
+            answer_class = "PERCENT" if re.search(r"\bwhat\s+percent", lower) else FOCUS_CLASS.get(focus, "THING")
+            return wh, focus, answer_class, ""
+        return wh, "", "THING", ""
+    if re.match(r"\s*name\b", lower):
+        focus, _ = _noun_after(doc, 1)
+        return "name", focus, FOCUS_CLASS.get(focus, "THING"), ""
+    return "", "", "THING", ""
+
+
+def _how(how: re.Match, text: str) -> tuple[str, str, str, str]:
+    """"how many rockets", "how much money", "how long", "how old"."""
+    after = text[how.end():]
+    # What is counted comes right after "how many" ("how many more people"); "how much did X cost" counts none.
+    following = list(itertools.dropwhile(lambda w: w in ("more", "of", "the"), words(after)))[:1]
+    following = [w for w in following if w not in STOPWORDS]
+    counted = stem(following[0]) if following else ""
+    focus = singular(following[0]) if following and how.group(1) in ("many", "much") else ""
+    answer_class = {"many": _count_class(text, after), "much": _count_class(text, after),
+                    "long": "DATE", "old": "NUMBER"}.get(how.group(1), "NUMBER")
+    return f"how {how.group(1)}", focus, answer_class, counted
 
 
 def analyse(text: str) -> Question:
@@ -212,36 +258,7 @@ def analyse(text: str) -> Question:
         return answered
     doc = parse(text)
     wh_token = _wh_token(doc)
-    wh, focus, answer_class, counted = "", "", "THING", ""
-    lower = text.lower()
-    how = re.search(r"\bhow\s+(many|much|long|old|far|big|tall|often)\b", lower)
-    if how:
-        wh = f"how {how.group(1)}"
-        after = text[how.end():]
-        # What is counted comes right after "how many" ("how many more people"); "how much did X cost" counts none.
-        following = list(itertools.dropwhile(lambda w: w in ("more", "of", "the"), words(after)))[:1]
-        following = [w for w in following if w not in STOPWORDS]
-        counted = stem(following[0]) if following else ""
-        focus = singular(following[0]) if following and how.group(1) in ("many", "much") else ""
-        answer_class = {"many": _count_class(text, after), "much": _count_class(text, after),
-                        "long": "DATE", "old": "NUMBER"}.get(how.group(1), "NUMBER")
-    elif wh_token is not None:
-        wh = wh_token.lower_
-        if wh in ("who", "whom", "whose"):
-            wh, answer_class = "who", "PERSON"
-        elif wh == "where":
-            answer_class = "PLACE"
-        elif wh == "when":
-            answer_class = "DATE"
-        elif wh in ("which", "what"):
-            focus = _focus(doc, wh_token)
-            answer_class = FOCUS_CLASS.get(focus, "THING")
-            if re.search(r"\bwhat\s+percent", lower):
-                answer_class = "PERCENT"
-    elif re.match(r"\s*name\b", lower):
-        wh = "name"
-        focus, _ = _noun_after(doc, 1)
-        answer_class = FOCUS_CLASS.get(focus, "THING")
+    wh, focus, answer_class, counted = _asked_for(doc, wh_token, text)
     preposition = ""
     if wh_token is not None and wh_token.i > 0 and doc[wh_token.i - 1].tag_ == "IN":
         preposition = doc[wh_token.i - 1].lower_
