@@ -160,43 +160,21 @@ class Settings:
         _check_types(self)
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
-        positive = ("batch_size", "chunk_tokens", "top_k", "max_answer_sentences", "max_question_chars",
-                    "max_top_k", "max_file_bytes", "max_article_bytes", "max_upload_bytes", "max_file_articles")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, (low, high, meaning) in _BOUNDS.items():
+            _check_bounds(name, getattr(self, name), low, high, meaning)
         if self.top_k > self.max_top_k:
             raise SettingsError(f"top_k must be at most max_top_k ({self.max_top_k}), got {self.top_k}")
-        if self.chunk_tokens < 32:
-            raise SettingsError(f"chunk_tokens must be at least 32, got {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"chunk_overlap_tokens must be between 0 and chunk_tokens - 1 ({self.chunk_tokens - 1}),"
                 f" got {self.chunk_overlap_tokens}"
             )
-        if self.answer_embed_sentences < 0:
-            raise SettingsError(f"answer_embed_sentences must be 0 (none) or more, got {self.answer_embed_sentences}")
-        if self.reader_lead_chars < 0:
-            raise SettingsError(f"reader_lead_chars must be 0 (the whole article) or more,"
-                                f" got {self.reader_lead_chars}")
-        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
-            raise SettingsError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
-        if self.reader_passages < 1:
-            raise SettingsError(f"reader_passages must be at least 1, got {self.reader_passages}")
-        if self.annotate_processes < 0:
-            raise SettingsError(f"annotate_processes must be 0 (one per core) or more, got {self.annotate_processes}")
-        if self.dense_chunks < 0:
-            raise SettingsError(f"dense_chunks must be 0 (every chunk) or more, got {self.dense_chunks}")
-        if not 0.0 <= self.min_support <= 1.0:
-            raise SettingsError(f"min_support must be between 0 and 1, got {self.min_support}")
         if self.embed_backend not in EMBED_BACKENDS:
             raise SettingsError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}")
         if self.answer_mode not in ("extractive", "llm"):
             raise SettingsError(f"answer_mode must be 'extractive' or 'llm', not {self.answer_mode!r}")
-        if self.llm_timeout <= 0 or self.llm_max_tokens < 1:
-            raise SettingsError("llm_timeout must be positive and llm_max_tokens at least 1")
-        if self.max_answer_sentences > 3:
-            raise SettingsError("max_answer_sentences is at most 3: answers stay short")
+        if self.llm_timeout <= 0:
+            raise SettingsError(f"llm_timeout must be positive (seconds), got {self.llm_timeout}")
         self.vector_store_config()  # validates the vector store settings
 
     @classmethod
@@ -241,6 +219,34 @@ class Settings:
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path}
+
+
+# The numeric settings' ranges: (lowest, highest or None, what the lowest means when it is not just a minimum).
+_BOUNDS: dict[str, tuple[float, float | None, str]] = {
+    **{name: (1, None, "") for name in ("batch_size", "top_k", "max_question_chars", "max_top_k", "max_file_bytes",
+                                        "max_article_bytes", "max_upload_bytes", "max_file_articles",
+                                        "reader_passages", "llm_max_tokens")},
+    "chunk_tokens": (32, None, ""),
+    "max_answer_sentences": (1, 3, "answers stay short"),
+    "answer_embed_sentences": (0, None, "none"),
+    "reader_lead_chars": (0, None, "the whole article"),
+    "annotate_processes": (0, None, "one per core"),
+    "dense_chunks": (0, None, "every chunk"),
+    "min_support": (0.0, 1.0, ""),
+    "min_confidence": (0.0, 1.0, ""),
+}
+
+
+def _check_bounds(name: str, value: float | None, low: float, high: float | None, meaning: str) -> None:
+    if value is None:  # a setting left unset (min_confidence: the model's own)
+        return
+    if high is not None and low == 0 and not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value}")
+    if value < low:
+        lowest = f"{low:g} ({meaning}) or more" if low == 0 and meaning else f"at least {low:g}"
+        raise SettingsError(f"{name} must be {lowest}, got {value}")
+    if high is not None and value > high:
+        raise SettingsError(f"{name} is at most {high:g}" + (f": {meaning}" if meaning else "") + f", got {value}")
 
 
 def _check_types(settings: Settings) -> None:
