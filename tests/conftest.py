@@ -17,6 +17,10 @@ from rag.api import Citeline
 from rag.embedding import Embedder
 from rag.settings import Settings
 
+# The vector backends a test runs against: Milvus Lite starts a server process of its own, so its variants are in
+# the slow tier (the fast tier keeps one Milvus Lite store, in tests/test_store.py).
+BACKENDS = ("faiss", pytest.param("milvus", marks=pytest.mark.slow, id="milvus"))
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED = next(SEEDS.glob("*.txt"))

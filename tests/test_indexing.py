@@ -8,7 +8,7 @@ import pytest
 from rag.errors import CitelineError, IndexMismatchError
 from rag.indexing import index_lock
 from rag.store import read_manifest
-from tests.conftest import SEED, milvus_collections
+from tests.conftest import BACKENDS, SEED, milvus_collections
 
 
 def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
@@ -28,7 +28,7 @@ def test_unchanged_reindex_embeds_nothing(make_app, copy_seeds):
     assert touched.chunks_embedded == 0 and app.embedder.calls == calls
 
 
-@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds, backend):
     app = make_app(vector_store=backend)
     base = app.index([copy_seeds], progress=False)
@@ -107,7 +107,7 @@ def test_a_second_writer_is_refused(make_app, copy_seeds):
         app.index([SEED], progress=False)
 
 
-@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds, backend):
     (copy_seeds / "flood.txt").write_text(
         "Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.\n", encoding="utf-8"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from rag.nlp import Annotator, lead_lines
 from rag.schema import Annotation, Article, Span
 from tests.conftest import SEED, seed_line
@@ -54,6 +56,7 @@ def test_the_lead_is_the_first_characters_of_reporting():
     assert lead_lines(article, 0) == everything
 
 
+@pytest.mark.slow  # a new Python process
 def test_spacy_is_imported_without_pytorch_when_it_is_not_loaded():
     import subprocess
 
@@ -64,6 +67,7 @@ def test_spacy_is_imported_without_pytorch_when_it_is_not_loaded():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # a new Python process, which imports PyTorch
 def test_another_thread_can_import_pytorch_while_spacy_is_imported():
     """A cold question loads spaCy in one thread while the embedder, on first use, may import PyTorch to export
     its model in another: PyTorch is refused to spaCy's thread only."""

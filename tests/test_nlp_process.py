@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import seed_line
 
 # Runs in a new process: the test process has threads and spaCy already, where the server is (rightly) refused.
@@ -56,6 +58,7 @@ else:
 """
 
 
+@pytest.mark.slow  # a kill test
 def test_a_killed_server_is_replaced_by_parsing_here():
     result = subprocess.run([sys.executable, "-c", FALLBACK, "server-killed"], capture_output=True, text=True,
                             timeout=120)
@@ -63,6 +66,7 @@ def test_a_killed_server_is_replaced_by_parsing_here():
     assert result.stdout.split()[1] == "PLACE"
 
 
+@pytest.mark.slow  # a kill test
 def test_the_server_ends_when_the_asking_process_is_killed():
     result = subprocess.run([sys.executable, "-c", FALLBACK, "asker-killed"], capture_output=True, text=True,
                             timeout=120)

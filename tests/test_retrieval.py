@@ -8,7 +8,7 @@ import pytest
 
 from rag.retrieval import Filters, RetrievalConfig, Retriever
 from rag.settings import Settings
-from tests.conftest import SEED, seed_line
+from tests.conftest import BACKENDS, SEED, seed_line
 
 FLOOD = (
     "River Ash floods Harwick\n\nThe River Ash rose three metres in Harwick on Saturday, flooding 312 homes.\n\n"
@@ -25,7 +25,7 @@ BUDGET = (
 )
 
 
-@pytest.fixture(scope="module", params=["faiss", "milvus"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def news(embedder, tmp_path_factory, request):
     """A tiny corpus: the seed, a flood story, its wire copy, an older flood, and a budget story; every test that
     uses it runs on both vector stores (Milvus: Milvus Lite in the index folder)."""
@@ -112,6 +112,7 @@ def test_ask_applies_filters(news):
     assert not any(c.source.endswith(SEED.name) for c in answer.citations)
 
 
+@pytest.mark.slow  # builds and loads a cross-encoder with PyTorch
 def test_reranker_hook_with_a_tiny_cross_encoder(news, embedder, tmp_path):
     """The hook loads a user's CrossEncoder from a folder and orders the top articles by its scores."""
     import torch

@@ -16,7 +16,7 @@ from rag.api import Citeline
 from rag.errors import CitelineError, IndexMismatchError, IndexWriteError, SettingsError
 from rag.settings import Settings
 from rag.store import MANIFEST, open_index, read_manifest
-from tests.conftest import ROOT, SEED, milvus_collections, run_rag, seed_line
+from tests.conftest import BACKENDS, ROOT, SEED, milvus_collections, run_rag, seed_line
 
 
 @pytest.fixture(scope="module", params=["faiss", "milvus"])
@@ -97,7 +97,7 @@ def test_mismatched_index_says_to_reindex(make_app, embedder, field, value, mess
         app.ask("Who was killed at Camp Taji?")
 
 
-@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("stage", ["write_sqlite", "atomic_write_text"])  # before and after the vectors are written
 def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path, backend, stage):
     app = make_app(vector_store=backend)
@@ -205,7 +205,7 @@ def test_a_running_build_refuses_a_second_and_questions_still_answer(big_build):
 
 
 # -- approximate search above the ANN threshold --------------------------------------------------------------------
-@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_above_the_ann_threshold_the_index_is_hnsw_with_checked_recall(make_app, backend):
     app = make_app(vector_store=backend, ann_threshold=4, dense_chunks=0)  # the seed's dozen chunks go HNSW
     report = app.index([SEED], progress=False)
@@ -264,6 +264,7 @@ def test_hnsw_search_filtered_or_not_agrees_with_exact_search(tmp_path, monkeypa
 
 
 # -- Milvus -------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds, tmp_path):
     from dataclasses import replace
 
@@ -303,6 +304,7 @@ def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds,
     app.close()
 
 
+@pytest.mark.slow
 def test_another_vector_store_needs_a_rebuild_which_moves_the_index(make_app, copy_seeds):
     faiss_app = make_app()
     faiss_app.index([copy_seeds], progress=False)
