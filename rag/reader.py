@@ -99,13 +99,17 @@ class SpanSource:
         self._stored: dict[str, tuple[int, dict[int, list[Span]]]] = {}
 
     def __call__(self, article: Article, line: int, parse: bool = True) -> Sequence[Span]:
-        stored = self._stored.get(article.id)
-        if stored is None:
-            stored = self._stored[article.id] = self._load(article)
-        annotated, by_line = stored
+        annotated, by_line = self._stored_of(article)
         if line <= annotated:
             return by_line.get(line, ())
         return self._parse(article, line) if parse else ()
+
+    def _stored_of(self, article: Article) -> tuple[int, dict[int, list[Span]]]:
+        """The article's annotated lead (how many lines, and their spans by line), read from the index once."""
+        stored = self._stored.get(article.id)
+        if stored is None:
+            stored = self._stored[article.id] = self._load(article)
+        return stored
 
     def _load(self, article: Article) -> tuple[int, dict[int, list[Span]]]:
         annotation = self.annotations(article.id)
@@ -121,23 +125,15 @@ class SpanSource:
         call for all of them costs much less than one call each."""
         todo, seen = [], set()
         for article, line in wanted:
-            stored = self._stored.get(article.id)
-            if stored is None:
-                stored = self._stored[article.id] = self._load(article)
             key = (article.id, line)
             with self.lock:
                 cached = key in self.parsed
-            if line > stored[0] and not cached and key not in seen:
+            if line > self._stored_of(article)[0] and not cached and key not in seen:
                 seen.add(key)
                 todo.append((article, line))
-        if not todo:
-            return
-        parsed = self.annotator.annotate([(line, article.lines[line - 1]) for article, line in todo])
-        with self.lock:
-            for (article, line), spans in zip(todo, parsed, strict=True):
-                self.parsed[(article.id, line)] = spans
-            while len(self.parsed) > PARSED_LINES_KEPT:
-                self.parsed.popitem(last=False)
+        if todo:
+            parsed = list(self.annotator.annotate([(line, article.lines[line - 1]) for article, line in todo]))
+            self._keep([((article.id, line), spans) for (article, line), spans in zip(todo, parsed, strict=True)])
 
     def _parse(self, article: Article, line: int) -> list[Span]:
         key = (article.id, line)
@@ -146,11 +142,17 @@ class SpanSource:
                 self.parsed.move_to_end(key)
                 return self.parsed[key]
         spans = next(iter(self.annotator.annotate([(line, article.lines[line - 1])])))
+        self._keep([(key, spans)])
+        return spans
+
+    def _keep(self, parsed: list[tuple[tuple[str, int], list[Span]]]) -> None:
+        """Lines parsed here, kept for the next questions (the last PARSED_LINES_KEPT). spaCy runs before the
+        lock is taken: other questions keep reading the cache meanwhile."""
         with self.lock:
-            self.parsed[key] = spans
+            for key, spans in parsed:
+                self.parsed[key] = spans
             while len(self.parsed) > PARSED_LINES_KEPT:
                 self.parsed.popitem(last=False)
-        return spans
 
 
 class Reader:
