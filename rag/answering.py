@@ -137,11 +137,16 @@ class ExtractiveAnswerer:
                 + W_KIND * candidate.kind_score
             ) * (1.0 - ARTICLE_DISCOUNT * (1.0 - 1.0 / candidate.article_rank))
 
-    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+    def _ranked(self, question: str, hits: list[Hit], query_vector: np.ndarray
+                ) -> tuple[QuestionParts, list[ScoredSentence]]:
+        """The passages' sentences, best match to the question first."""
         parts = QuestionParts.parse(question)
         candidates = self.candidates(hits)
         self.score(parts, query_vector, candidates)
-        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        return parts, sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+        parts, ranked = self._ranked(question, hits, query_vector)
         if not ranked or not self.supported(ranked[0], parts):
             return self._abstain(question, hits, ranked)
         chosen = self._chosen(ranked, parts)
@@ -155,10 +160,7 @@ class ExtractiveAnswerer:
 
     def best_sentences(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[ScoredSentence]:
         """The one to three sentences `answer` would give; none where it would abstain."""
-        parts = QuestionParts.parse(question)
-        candidates = self.candidates(hits)
-        self.score(parts, query_vector, candidates)
-        ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_rank, c.sentence.line))
+        parts, ranked = self._ranked(question, hits, query_vector)
         if not ranked or not self.supported(ranked[0], parts):
             return []
         return self._chosen(ranked, parts)
