@@ -386,8 +386,7 @@ class Citeline:
 
     def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,
                       sources: tuple[str, ...], as_of: date | None) -> Retrieved:
-        question = self.check_question(question)
-        k = self.top_k(k)
+        """`question` and `k` as ask_stream checked them; the dates and sources are checked here."""
         since, until, as_of = as_day(since, "since"), as_day(until, "until"), as_day(as_of, "as of")
         sources = as_sources(sources)
         if since and until and since > until:
