@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.chunking import Sentence, line_sentences
-from rag.metrics import normalize_answer
+from rag.metrics import contains_run, normalize_answer
 from rag.nlp import NOUN_PHRASE
 from rag.question import LABEL_CLASS, Question, singular
 from rag.schema import Article, Hit, Span
@@ -195,7 +195,6 @@ class Extraction:
     top_score: float
 
 
-
 def term_weights(question: Question, texts: Sequence[frozenset[str]]) -> dict[str, float]:
     """Rarer question words among the sentences read weigh more: a word every sentence shares tells little."""
     total = len(texts)
@@ -347,7 +346,7 @@ class CandidateExtractor:
         f[_WORDS] = last - first + 1
         f[_CAPITALISED] = text[:1].isupper()
         f[_HAS_DIGIT] = any(ch.isdigit() for ch in text)
-        f[_IN_TITLE] = _contains_run(title, words[first : last + 1])
+        f[_IN_TITLE] = contains_run(title, words[first : last + 1])
         f[_SENTENCE_START] = first == 0
         f[_PREPOSITION] = bool(question.preposition) and first > 0 and words[first - 1] == question.preposition
         f[_VERB_NEAR] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
@@ -362,11 +361,6 @@ class CandidateExtractor:
         f[_HEAD_MATCH] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
         f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
         return np.array(f, dtype=np.float64)
-
-
-def _contains_run(haystack: list[str], needle: list[str]) -> bool:
-    width = len(needle)
-    return any(haystack[i : i + width] == needle for i in range(len(haystack) - width + 1))
 
 
 def _context(article: Article, line: int, cache: dict) -> tuple[str, frozenset[str]]:

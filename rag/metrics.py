@@ -22,6 +22,7 @@ __all__ = [
     "RetrievalMetrics",
     "abstention_scores",
     "answer_contains",
+    "contains_run",
     "exact_match",
     "fraction_recall_at_k",
     "latency_summary",
@@ -184,7 +185,8 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
     return max(_f1(pred, _tokens(gold)) for gold in _gold_answers(golds))
 
 
-def _contains_run(haystack: list[str], needle: list[str]) -> bool:
+def contains_run(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    """`needle` appears in `haystack` as consecutive items."""
     width = len(needle)
     return any(haystack[start : start + width] == needle for start in range(len(haystack) - width + 1))
 
@@ -197,7 +199,7 @@ def answer_contains(prediction: str, golds: Sequence[str]) -> float:
     """
     _not_a_string(golds, "golds")
     pred = _tokens(prediction)
-    return 1.0 if any(_contains_run(pred, gold) for gold in map(_tokens, golds) if gold) else 0.0
+    return 1.0 if any(contains_run(pred, gold) for gold in map(_tokens, golds) if gold) else 0.0
 
 
 # --------------------------------------------------------------------------- abstention
