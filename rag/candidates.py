@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.chunking import Sentence, line_sentences
 from rag.metrics import contains_run, normalize_answer
-from rag.nlp import NOUN_PHRASE
+from rag.nlp import AMOUNTS, APPROXIMATE, NOUN_PHRASE
 from rag.question import LABEL_CLASS, Question, singular
 from rag.schema import Article, Hit, Span
 from rag.terms import STOPWORDS, contains_phrase, stem, term_set
@@ -32,6 +32,10 @@ MAX_MENTION_WORDS = 10
 _TOKEN = re.compile(r"[A-Za-z0-9$€£%]+(?:['’.,-][A-Za-z0-9]+)*")
 _TRIM = " \t\"'“”‘’()[],.;:"
 _DASH = re.compile(r"^.*\s[–—−-]\s+")  # "NEW YORK − Columbia University": the dateline is not the answer
+# Sums and shares the English pipeline sometimes leaves inside a longer phrase ("a $9,000 fine and jail time").
+_AMOUNT = re.compile(r"(?<![\w$€£])[$€£]\s?\d[\d,]*(?:\.\d+)?(?:\s(?:million|billion|trillion))?(?![\w])"
+                     r"|(?<![\w.])\d+(?:\.\d+)?(?:%|\spercent\b)")
+_LONGEST_APPROXIMATE = max(len(words) for words in APPROXIMATE)
 
 # The evidence of one mention, in this order.
 MENTION_FEATURES = (
@@ -225,7 +229,8 @@ class CandidateExtractor:
             if title is None:
                 title = titles[hit.article.id] = [w.lower() for w in _TOKEN.findall(hit.article.title)]
             close = view.sentence_terms >= CLOSE_READING
-            for span in self.spans(hit.article, sentence.line, close):
+            spans = self.spans(hit.article, sentence.line, close)
+            for span in [*spans, *_missed_amounts(hit.article, sentence, spans)]:
                 if span.start >= sentence.start and span.end <= sentence.end:
                     mention = self.mention(question, view, span, weights, top_score, title)
                     if mention is not None:
@@ -304,6 +309,8 @@ class CandidateExtractor:
         start = span.start + (dateline.end() if dateline else 0)
         first = bisect.bisect_left(view.starts, start)
         last = bisect.bisect_right(view.ends, span.end) - 1
+        if span.label in AMOUNTS:
+            first = _past_approximation(view.words, first, last)
         if first > last or last - first + 1 > MAX_MENTION_WORDS:
             return None
         text = line_text[view.starts[first] : view.ends[last]].strip(_TRIM)
@@ -361,6 +368,27 @@ class CandidateExtractor:
         f[_HEAD_MATCH] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
         f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
         return np.array(f, dtype=np.float64)
+
+
+def _missed_amounts(article: Article, sentence: Sentence, spans: Sequence[Span]) -> list[Span]:
+    """Sums and percentages of the sentence that no amount entity covers, as amount spans of their own."""
+    line_text = article.lines[sentence.line - 1]
+    found = []
+    for match in _AMOUNT.finditer(line_text, sentence.start, sentence.end):
+        start, end = match.span()
+        if not any(s.label in AMOUNTS and s.start <= start and end <= s.end for s in spans):
+            label = "PERCENT" if match.group(0)[-1] in "%t" else "MONEY"
+            found.append(Span(sentence.line, start, end, label, "", ""))
+    return found
+
+
+def _past_approximation(words: list[str], first: int, last: int) -> int:
+    """The first word of an amount after "around", "more than" and the like: the short answer is the figure
+    (RealTimeQA's answers never carry the qualifier), and the quoted sentence keeps it."""
+    for width in range(_LONGEST_APPROXIMATE, 0, -1):
+        if first + width <= last and tuple(words[first : first + width]) in APPROXIMATE:
+            return first + width
+    return first
 
 
 def _context(article: Article, line: int, cache: dict) -> tuple[str, frozenset[str]]:

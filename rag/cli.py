@@ -361,6 +361,8 @@ def _dataset_app(args: argparse.Namespace):
     if args.limit is not None and args.limit < 1:
         raise CitelineError("--limit must be at least 1")
     dataset = load_dataset(args.dataset, args.corpus, args.limit)
+    for note in dataset.notes:
+        _err(f"note: {note}")
     settings = _settings(args)
     if args.index_dir is None and not os.environ.get("CITELINE_INDEX_DIR"):
         settings = settings.replace(index_dir=Path("index") / "eval" / dataset.name)

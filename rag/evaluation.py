@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.answering import ALSO_REPORTED
-from rag.errors import CitelineError
+from rag.api import check_choices
+from rag.errors import BadQuestionError, CitelineError
 from rag.evaluators import summary_evaluator
 from rag.grounding import SupportChecker, split_cited
 from rag.metrics import normalize_answer
@@ -46,6 +47,7 @@ class Dataset:
     corpus: list[Path]
     questions: list[EvalQuestion]
     kind: str  # "benchmark" (gold article ids) or "folder" (gold file names)
+    notes: list[str] = field(default_factory=list)  # what was mended while reading the set, to tell the user
 
     @property
     def has_lines(self) -> bool:
@@ -81,7 +83,9 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
     questions_path = folder / QUESTIONS
     if not questions_path.is_file():
         raise CitelineError(f"{folder} has no {QUESTIONS}; see `rag eval --help` for the two kinds of set")
-    questions = read_questions(questions_path)[:limit] if limit else read_questions(questions_path)
+    notes: list[str] = []
+    questions = read_questions(questions_path, notes)
+    questions = questions[:limit] if limit else questions
     if not questions:
         raise CitelineError(f"{questions_path} holds no questions")
     name = folder.resolve().name
@@ -90,26 +94,39 @@ def load_dataset(folder: Path, corpus: Path | None = None, limit: int | None = N
         if not corpus.exists():
             raise CitelineError(f"--corpus {corpus}: no such file or folder")
         name = f"{name}-{corpus.resolve().parent.name}" if corpus.is_file() else f"{name}-{corpus.resolve().name}"
-        return Dataset(name, [corpus], questions, "benchmark")
+        return Dataset(name, [corpus], questions, "benchmark", notes)
     for candidate in CORPUS_NAMES:
         if (folder / candidate).is_file():
-            return Dataset(name, [folder / candidate], questions, "benchmark")
+            return Dataset(name, [folder / candidate], questions, "benchmark", notes)
     files = sorted(p for p in folder.iterdir() if p.name != QUESTIONS and not p.name.startswith("."))
     if not files:
         raise CitelineError(f"{folder} has questions but no articles")
-    return Dataset(name, files, questions, "folder")
+    return Dataset(name, files, questions, "folder", notes)
 
 
-def read_questions(path: Path) -> list[EvalQuestion]:
-    """The records of a questions.jsonl; a bad one is refused with its line number."""
+def read_questions(path: Path, notes: list[str] | None = None) -> list[EvalQuestion]:
+    """The records of a questions.jsonl; a bad one is refused with its line number before any question is asked,
+    so that a long run does not stop half-way. A choice given twice is asked once, and `notes` says so."""
     questions = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            questions.append(_question(json.loads(raw), number))
+            question = _question(json.loads(raw), number)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise CitelineError(f"{path}:{number}: not a question record ({exc})") from None
+        once: dict[str, str] = {}
+        for choice in question.choices:
+            once.setdefault(" ".join(choice.split()).lower(), choice)
+        if len(once) < len(question.choices):
+            if notes is not None:
+                notes.append(f"{path.name}:{number}: a choice is given twice; it is asked once")
+            question.choices = list(once.values())
+        try:
+            check_choices(question.choices)
+        except BadQuestionError as exc:
+            raise CitelineError(f"{path}:{number}: {exc}") from None
+        questions.append(question)
     return questions
 
 

@@ -161,17 +161,17 @@ def spans_of_doc(doc, line: int) -> list[Span]:
     return found
 
 
-_APPROXIMATE = {("around",), ("about",), ("nearly",), ("almost",), ("roughly",), ("some",), ("over",),
+APPROXIMATE = {("around",), ("about",), ("nearly",), ("almost",), ("roughly",), ("some",), ("over",),
                 ("approximately",), ("more", "than"), ("less", "than"), ("fewer", "than"), ("up", "to"),
                 ("at", "least"), ("an", "estimated"), ("as", "many", "as")}
-_AMOUNTS = {"CARDINAL", "MONEY", "QUANTITY", "PERCENT"}
+AMOUNTS = frozenset({"CARDINAL", "MONEY", "QUANTITY", "PERCENT"})
 
 
 def _approximate_start(doc, entity) -> int:
     """A number keeps the word that qualifies it: "around 18", "more than $1 billion"."""
-    if entity.label_ not in _AMOUNTS:
+    if entity.label_ not in AMOUNTS:
         return entity.start_char
-    for words in _APPROXIMATE:
+    for words in APPROXIMATE:
         first = entity.start - len(words)
         if first >= 0 and tuple(t.lower_ for t in doc[first : entity.start]) == words:
             return doc[first].idx

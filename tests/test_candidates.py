@@ -1,4 +1,5 @@
-"""Candidate grouping rules of the reader (rag/candidates.py) that need no index: what a candidate is called."""
+"""Candidate rules of the reader (rag/candidates.py) that need no index: which mentions a sentence gives, and what
+a candidate is called."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.candidates import full_name
+from rag.candidates import CandidateExtractor, full_name
+from rag.nlp import NOUN_PHRASE
+from rag.question import analyse
+from rag.schema import Article, Chunk, Hit, Span
 
 
 def _mentions(*pairs: tuple[str, str]) -> list:
@@ -37,3 +41,20 @@ def _mentions(*pairs: tuple[str, str]) -> list:
 )
 def test_a_name_is_given_in_full_as_its_mentions_state_it(text, label, mentions, expected):
     assert full_name(text, label, _mentions(*mentions)) == expected
+
+
+def test_an_amount_is_the_figure_even_where_the_parser_missed_it():
+    """RealTimeQA's answers are figures ("$9,000", "33,000"): a sum the English pipeline left inside a longer
+    phrase becomes a mention of its own, and "around" stays in the quoted sentence, not in the short answer."""
+    line = "Merchan gave Trump a $9,000 fine and potential jail time, and around 33,000 workers went on strike."
+    article = Article("a1", "a.txt", "Fines", f"Fines\n\n{line}")
+    hit = Hit(Chunk("a1", 3, 3, line), article, score=1.0, rank=1)
+    fine, around = line.index("$9,000"), line.index("around")
+    spans = [Span(3, fine, line.index(", and"), NOUN_PHRASE, "obj", "gave"),
+             Span(3, around, line.index(" workers"), "CARDINAL", "nummod", "workers")]
+    extractor = CandidateExtractor(lambda article, number, parse=True: spans if number == 3 else [])
+    mentions = extractor.extract(analyse("How much was Donald Trump fined?"), [hit]).mentions
+    labels = {m.text: m.label for m in mentions}
+    assert labels["$9,000"] == "MONEY" and labels["$9,000 fine and potential jail time"] == NOUN_PHRASE
+    assert labels["33,000"] == "CARDINAL" and not any(text.startswith("around") for text in labels)
+    assert {m.key for m in mentions if m.label == "CARDINAL"} == {"33000"}

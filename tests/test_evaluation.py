@@ -86,3 +86,18 @@ def test_rtqa_questions_load_with_the_mini_corpus():
     dataset = load_dataset(BENCH / "rtqa2022", BENCH / "rtqa2022" / "mini" / "corpus.jsonl.gz")
     assert dataset.name == "rtqa2022-mini" and dataset.kind == "benchmark"
     assert len(dataset.questions) == 206 and all(q.gold_doc_ids and q.date for q in dataset.questions)
+
+
+def test_a_set_is_checked_before_any_question_is_asked(tmp_path):
+    """A choice given twice (rtqa2024 has one) is asked once with a note; choices the API refuses stop the run at
+    load, with the line, instead of after minutes of asking."""
+    (tmp_path / "a.txt").write_text("Title\n\nText.\n", encoding="utf-8")
+    lines = ['{"question": "Who?", "choices": ["Ann", "Bob", "ann ", "Cy"]}', '{"question": "What?"}']
+    (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = load_dataset(tmp_path)
+    assert dataset.questions[0].choices == ["Ann", "Bob", "Cy"]
+    assert dataset.notes == ["questions.jsonl:1: a choice is given twice; it is asked once"]
+    lines.append('{"question": "Which?", "choices": ["only one"]}')
+    (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(CitelineError, match=r"questions\.jsonl:3: give between 2 and"):
+        load_dataset(tmp_path)
