@@ -216,26 +216,33 @@ class CandidateExtractor:
         weights = term_weights(question, [term_set(s.text) for _, s, _, _ in sentences])
         top_score = max((h.score for h in hits), default=1.0) or 1.0
         context_cache: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
-        titles: dict[str, list[str]] = {}
         views = [self._view(question, hit, sentence, article_rank, line_position, weights, context_cache)
                  for hit, sentence, article_rank, line_position in sentences]
         prefetch = getattr(self.spans, "prefetch", None)
         if prefetch is not None:
             prefetch([(v.hit.article, v.sentence.line) for v in views if v.sentence_terms >= CLOSE_READING])
-        mentions = []
+        extraction = Extraction(question, [], views, weights, len({h.article.id for h in hits}), top_score)
+        titles: dict[str, list[str]] = {}
         for view in views:
-            hit, sentence = view.hit, view.sentence
-            title = titles.get(hit.article.id)
-            if title is None:
-                title = titles[hit.article.id] = [w.lower() for w in _TOKEN.findall(hit.article.title)]
-            close = view.sentence_terms >= CLOSE_READING
-            spans = self.spans(hit.article, sentence.line, close)
-            for span in [*spans, *_missed_amounts(hit.article, sentence, spans)]:
-                if span.start >= sentence.start and span.end <= sentence.end:
-                    mention = self.mention(question, view, span, weights, top_score, title)
-                    if mention is not None:
-                        mentions.append(mention)
-        return Extraction(question, mentions, views, weights, len({h.article.id for h in hits}), top_score)
+            article = view.hit.article
+            if article.id not in titles:
+                titles[article.id] = [w.lower() for w in _TOKEN.findall(article.title)]
+            extraction.mentions.extend(self._sentence_mentions(extraction, view, titles[article.id]))
+        return extraction
+
+    def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str]) -> list[Mention]:
+        """The mentions of one sentence: its phrases as annotated (parsed now if it is read closely), and the
+        amounts the parser left inside them."""
+        article, sentence = view.hit.article, view.sentence
+        spans = self.spans(article, sentence.line, view.sentence_terms >= CLOSE_READING)
+        found = []
+        for span in [*spans, *_missed_amounts(article, sentence, spans)]:
+            if span.start >= sentence.start and span.end <= sentence.end:
+                mention = self.mention(extraction.question, view, span, extraction.weights, extraction.top_score,
+                                       title)
+                if mention is not None:
+                    found.append(mention)
+        return found
 
     def phrase_mentions(self, extraction: Extraction, phrase: str) -> list[Mention]:
         """Every place the read sentences state `phrase` (a choice of a multiple-choice question), as mentions."""
@@ -326,24 +333,13 @@ class CandidateExtractor:
     @staticmethod
     def _features(question: Question, view: _SentenceView, span: Span, first: int, last: int, overlap: float,
                   weights: dict[str, float], top_score: float, title: list[str], text: str) -> np.ndarray:
-        hit, words, stems = view.hit, view.words, view.stems
-        outside = [i for i in view.term_positions if not first <= i <= last]
-        distance = min((first - i if i < first else i - last for i in outside), default=None)
-        near = {stems[i] for i in outside if first - WINDOW <= i <= last + WINDOW}
-        total = sum(weights.values()) or 1.0
-        lo, hi = max(0, first - WINDOW), min(len(words), last + WINDOW + 1)
-        around = [words[i] for i in range(max(0, first - 3), min(len(words), last + 4)) if not first <= i <= last]
-        head = stem(span.head) if span.head else ""
+        hit, words = view.hit, view.words
         f = [0.0] * len(MENTION_FEATURES)  # a list while it is filled: item by item it is faster than numpy
         f[_CLASS_MATCH] = LABEL_CLASS.get(span.label, "THING") == question.answer_class
         f[_IS_NOUN_PHRASE] = span.label == NOUN_PHRASE
         f[_SENTENCE_TERMS] = view.sentence_terms
         f[_CONTEXT_TERMS] = view.context_terms
         f[_NAMES] = view.names
-        f[_PROXIMITY] = 0.0 if distance is None else 1.0 / (1.0 + distance)
-        f[_WINDOW_TERMS] = len(near) / (len(question.terms) or 1)
-        f[_FOCUS_NEAR] = bool(question.focus) and any(singular(w) == question.focus
-                                                          for w in [*around, words[last]])
         f[_SIMILARITY] = max(hit.similarity, 0.0)
         f[_ARTICLE_RANK] = 1.0 / view.article_rank
         f[_HIT_RANK] = 1.0 / max(hit.rank, 1)
@@ -355,19 +351,49 @@ class CandidateExtractor:
         f[_HAS_DIGIT] = any(ch.isdigit() for ch in text)
         f[_IN_TITLE] = contains_run(title, words[first : last + 1])
         f[_SENTENCE_START] = first == 0
-        f[_PREPOSITION] = bool(question.preposition) and first > 0 and words[first - 1] == question.preposition
-        f[_VERB_NEAR] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
-        f[_WEIGHTED_WINDOW] = sum(weights[t] for t in near) / total
-        if question.left:
-            f[_LEFT_MATCH] = len(question.left.intersection(stems[max(0, first - SLOT_WINDOW) : first])) / len(
-                question.left)
-        if question.right:
-            f[_RIGHT_MATCH] = len(question.right.intersection(stems[last + 1 : last + 1 + SLOT_WINDOW])) / len(
-                question.right)
-        f[_ROLE_MATCH] = bool(question.role) and span.role == question.role
-        f[_HEAD_MATCH] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
-        f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
+        _nearness(f, question, view, first, last, weights)
+        _cues(f, question, view, first, last)
+        _slot(f, question, view, span, first, last)
         return np.array(f, dtype=np.float64)
+
+
+def _nearness(f: list, question: Question, view: _SentenceView, first: int, last: int,
+              weights: dict[str, float]) -> None:
+    """How close the question's words stand to the mention (words first..last)."""
+    stems = view.stems
+    outside = [i for i in view.term_positions if not first <= i <= last]
+    distance = min((first - i if i < first else i - last for i in outside), default=None)
+    near = {stems[i] for i in outside if first - WINDOW <= i <= last + WINDOW}
+    total = sum(weights.values()) or 1.0
+    f[_PROXIMITY] = 0.0 if distance is None else 1.0 / (1.0 + distance)
+    f[_WINDOW_TERMS] = len(near) / (len(question.terms) or 1)
+    f[_WEIGHTED_WINDOW] = sum(weights[t] for t in near) / total
+
+
+def _cues(f: list, question: Question, view: _SentenceView, first: int, last: int) -> None:
+    """The question's focus noun beside the mention ("the singer X"), and its verbs within WINDOW words."""
+    words, stems = view.words, view.stems
+    lo, hi = max(0, first - WINDOW), min(len(words), last + WINDOW + 1)
+    around = [words[i] for i in range(max(0, first - 3), min(len(words), last + 4)) if not first <= i <= last]
+    f[_FOCUS_NEAR] = bool(question.focus) and any(singular(w) == question.focus for w in [*around, words[last]])
+    f[_VERB_NEAR] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
+
+
+def _slot(f: list, question: Question, view: _SentenceView, span: Span, first: int, last: int) -> None:
+    """Whether the mention stands where the question's wh-phrase stands: the same words either side, the same
+    preposition before it, the same grammatical role under the same word."""
+    words, stems = view.words, view.stems
+    f[_PREPOSITION] = bool(question.preposition) and first > 0 and words[first - 1] == question.preposition
+    if question.left:
+        f[_LEFT_MATCH] = len(question.left.intersection(stems[max(0, first - SLOT_WINDOW) : first])) / len(
+            question.left)
+    if question.right:
+        f[_RIGHT_MATCH] = len(question.right.intersection(stems[last + 1 : last + 1 + SLOT_WINDOW])) / len(
+            question.right)
+    head = stem(span.head) if span.head else ""
+    f[_ROLE_MATCH] = bool(question.role) and span.role == question.role
+    f[_HEAD_MATCH] = bool(head) and (head == question.head or head in question.verbs or head in question.terms)
+    f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
 
 
 def _missed_amounts(article: Article, sentence: Sentence, spans: Sequence[Span]) -> list[Span]:

@@ -11,7 +11,7 @@ import importlib.util
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,43 +187,38 @@ class GenerativeAnswerer:
 
     def verify(self, question: str, text: str, sources: list[Source], hits: list[Hit],
                query_vector: np.ndarray, hint: Hint | None = None, fallback: Answer | None = None) -> Answer:
+        """The model's supported sentences, each cited to the source that supports it; the reader's answer (or the
+        extractive one) when none is."""
+        checked = self.check(question, text, sources)
+        if not checked.kept:
+            reason = ("the model's answer was not supported by the sources" if text.strip()
+                      else "the model gave no answer")
+            return self._fallback(question, hits, query_vector, f"{reason}; this is the extractive answer", fallback)
+        return _compose(question, checked, hint)
+
+    def check(self, question: str, text: str, sources: list[Source]) -> CheckedText:
+        """Each sentence of the model's text kept with the sources that support it, re-cited, or dropped."""
         by_number = {s.n: s for s in sources}
         parts = QuestionParts.parse(question)
-        kept: list[tuple[str, list[Source]]] = []
-        dropped = recited = 0
+        checked = CheckedText()
         for sentence in _sentences(text):
             # A question is not an answer: a model that echoes it must not get it cited to a headline.
             if ("NOT IN SOURCES" in sentence.text.upper() or sentence.text.rstrip().endswith("?")
                     or not _relevant(sentence.text, parts)):
-                dropped += 1
+                checked.dropped += 1
                 continue
             cited = [by_number[n] for n in dict.fromkeys(sentence.markers) if n in by_number]
             if cited and self.support.supported(sentence.text, [s.text for s in cited]):
-                kept.append((sentence.text, cited))
+                checked.kept.append((sentence.text, cited))
                 continue
             # A sentence with no marker, or a wrong one, is re-cited to the one source that supports it, if any.
             best = max(sources, key=lambda s: self.support.score(sentence.text, [s.text]))
             if self.support.supported(sentence.text, [best.text]):
-                kept.append((sentence.text, [best]))
-                recited += 1
+                checked.kept.append((sentence.text, [best]))
+                checked.recited += 1
             else:
-                dropped += 1
-        if not kept:
-            reason = ("the model's answer was not supported by the sources" if text.strip()
-                      else "the model gave no answer")
-            return self._fallback(question, hits, query_vector, f"{reason}; this is the extractive answer", fallback)
-        citations: list[Citation] = []
-        pieces = []
-        for sentence, cited in kept[:3]:
-            numbers = [_cite(citations, s) for s in cited]
-            pieces.append(sentence.rstrip() + " " + "".join(f"[{n}]" for n in numbers))
-        notes = [f"{dropped} unsupported sentence(s) removed" if dropped else "",
-                 f"{recited} sentence(s) re-cited to the source that supports them" if recited else ""]
-        note = "; ".join(n for n in notes if n)
-        said = " ".join(sentence for sentence, _ in kept).lower()
-        short = hint.text if hint is not None and hint.text.lower() in said else short_answer(question, kept[0][0])
-        return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
-                      short_answer=short, mode="llm", note=note)
+                checked.dropped += 1
+        return checked
 
     def _fallback(self, question: str, hits: list[Hit], query_vector: np.ndarray, note: str,
                   fallback: Answer | None = None) -> Answer:
@@ -231,6 +226,32 @@ class GenerativeAnswerer:
         answer.mode = "extractive-fallback"
         answer.note = note
         return answer
+
+
+@dataclass
+class CheckedText:
+    """What the support check made of a model's text."""
+
+    kept: list[tuple[str, list[Source]]] = field(default_factory=list)
+    dropped: int = 0  # sentences removed as unsupported or off the question
+    recited: int = 0  # sentences whose markers were wrong or missing, cited to the source that supports them
+
+
+def _compose(question: str, checked: CheckedText, hint: Hint | None) -> Answer:
+    """At most three kept sentences with their markers, a note of what was removed or re-cited, and the short
+    answer: the reader's hint where the model says it, else one taken from the first kept sentence."""
+    citations: list[Citation] = []
+    pieces = []
+    for sentence, cited in checked.kept[:3]:
+        numbers = [_cite(citations, s) for s in cited]
+        pieces.append(sentence.rstrip() + " " + "".join(f"[{n}]" for n in numbers))
+    notes = [f"{checked.dropped} unsupported sentence(s) removed" if checked.dropped else "",
+             f"{checked.recited} sentence(s) re-cited to the source that supports them" if checked.recited else ""]
+    said = " ".join(sentence for sentence, _ in checked.kept).lower()
+    short = (hint.text if hint is not None and hint.text.lower() in said
+             else short_answer(question, checked.kept[0][0]))
+    return Answer(question=question, answer=" ".join(pieces), abstained=False, citations=citations,
+                  short_answer=short, mode="llm", note="; ".join(n for n in notes if n))
 
 
 def _sentences(text: str):

@@ -92,16 +92,22 @@ class ReaderTrainer:
         examples = []
         for fold, q in tqdm(list(zip(folds, questions, strict=True)), desc="Reading", unit="q",
                             disable=None if progress else True):
-            as_of = to_date(q.date) if self.use_dates and q.date else None
-            gold = evaluator.gold_articles(q)
-            if not q.unanswerable:
-                examples.append(self._example(q, int(fold), as_of, set(), answerable=True))
-            if gold or q.unanswerable:  # the same question with its answer's articles left out
-                examples.append(self._example(q, int(fold), as_of, gold, answerable=False))
+            examples.extend(self._examples_of(q, int(fold), evaluator))
         positives = sum(1 for e in examples if e.answerable and e.labels.any())
         answerable = sum(1 for e in examples if e.answerable)
         log(f"{answerable} answerable questions, {positives} with the answer among the candidates;"
             f" {len(examples) - answerable} without their answer's articles")
+        return examples
+
+    def _examples_of(self, q: EvalQuestion, fold: int, evaluator: Evaluator) -> list[Example]:
+        """The question as asked, and once more with its answer's articles left out ("not in the archive")."""
+        as_of = to_date(q.date) if self.use_dates and q.date else None
+        gold = evaluator.gold_articles(q)
+        examples = []
+        if not q.unanswerable:
+            examples.append(self._example(q, fold, as_of, set(), answerable=True))
+        if gold or q.unanswerable:
+            examples.append(self._example(q, fold, as_of, gold, answerable=False))
         return examples
 
     def _example(self, q: EvalQuestion, fold: int, as_of: date | None, left_out: set[str], answerable: bool
@@ -129,8 +135,29 @@ class ReaderTrainer:
 
     # -- fitting --------------------------------------------------------------------------------------------------
     def fit(self, examples: list[Example], log: Callable[[str], None] = print) -> ReaderModel:
+        """Cross-validated figures and the abstention threshold from out-of-fold scores, then every scorer fitted
+        on the whole set."""
         started = time.perf_counter()
         answerable = [e for e in examples if e.answerable]
+        weights = _prior_weights(np.array([e.answerable for e in examples], dtype=float))
+        readings = self._out_of_fold_readings(examples, answerable)
+        threshold, abstention = self._threshold(examples, readings, weights)
+        metrics = {"questions": len(answerable), "exact_match_cv": _exact_match(readings, examples), **abstention}
+        choice_x, choice_y, choice_q = _choice_data(examples, readings)
+        choice_model = _fit_linear(choice_x, choice_y, C_CHOICE, names=CHOICE_FEATURES) if len(choice_x) else \
+            _constant(CHOICE_FEATURES)
+        if len(choice_x):
+            metrics["choice_accuracy_cv"] = _choice_accuracy(choice_x, choice_y, choice_q, examples)
+        priors, mention, candidate, answerable_model = _final_scorers(examples, answerable, weights)
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        log("cross-validated on the training set: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        return ReaderModel(priors, mention, candidate, answerable_model, choice_model, threshold,
+                           {"format": FORMAT, "trained_on": self.dataset.name, "passages": self.passages,
+                            "use_dates": self.use_dates, "date": time.strftime("%Y-%m-%d"), "metrics": metrics})
+
+    @staticmethod
+    def _out_of_fold_readings(examples: list[Example], answerable: list[Example]) -> list[Reading]:
+        """Each question read by label priors and scorers fitted without its fold (mentions scored in place)."""
         for fold in range(FOLDS):  # label priors for each fold's mentions from the other folds' answers
             priors = label_priors([e for e in answerable if e.fold != fold])
             for e in examples:
@@ -144,42 +171,39 @@ class ReaderTrainer:
         candidate_oof = {fold: _fit_linear(*_candidate_data([e for e in answerable if e.fold != fold]), C_CANDIDATE,
                                                  names=CANDIDATE_FEATURES)
                          for fold in range(FOLDS)}
-        readings = [_reading(e, candidate_oof[e.fold]) for e in examples]
+        return [_reading(e, candidate_oof[e.fold]) for e in examples]
+
+    def _threshold(self, examples: list[Example], readings: list[Reading], weights: np.ndarray
+                   ) -> tuple[float, dict[str, float]]:
+        """The confidence threshold, chosen on out-of-fold confidences (kept in `self.out_of_fold`)."""
         answer_x = np.array([answerable_features(r, e.hits) for r, e in zip(readings, examples, strict=True)])
         answer_y = np.array([e.answerable for e in examples], dtype=float)
         right = np.array([_right(r, e) for r, e in zip(readings, examples, strict=True)], dtype=float)
-        weights = _prior_weights(answer_y)
         folds = np.array([e.fold for e in examples])
         answer_oof = np.zeros(len(examples))
         for fold in range(FOLDS):
             train = folds != fold
             model = _fit_linear(answer_x[train], right[train], C_ANSWERABLE, weights[train], ANSWERABLE_FEATURES)
             answer_oof[folds == fold] = model.probability(answer_x[folds == fold])
-        threshold, abstention = choose_threshold(answer_oof, answer_y, right)
         self.out_of_fold = {"confidence": answer_oof, "answerable": answer_y, "right": right}
-        metrics = {"questions": len(answerable), "exact_match_cv": _exact_match(readings, examples),
-                   **abstention}
-        choice_x, choice_y, choice_q = _choice_data(examples, readings)
-        choice_model = _fit_linear(choice_x, choice_y, C_CHOICE, names=CHOICE_FEATURES) if len(choice_x) else \
-            _constant(CHOICE_FEATURES)
-        if len(choice_x):
-            metrics["choice_accuracy_cv"] = _choice_accuracy(choice_x, choice_y, choice_q, examples)
-        final_priors = label_priors(answerable)
-        for e in examples:
-            _set_priors(e, final_priors)
-        mention = _fit_linear(*_mention_data(answerable), C_MENTION, names=MENTION_FEATURES)
-        for e in examples:
-            _score_mentions(e, mention)
-        candidate = _fit_linear(*_candidate_data(answerable), C_CANDIDATE, names=CANDIDATE_FEATURES)
-        readings = [_reading(e, candidate) for e in examples]
-        answer_x = np.array([answerable_features(r, e.hits) for r, e in zip(readings, examples, strict=True)])
-        right = np.array([_right(r, e) for r, e in zip(readings, examples, strict=True)], dtype=float)
-        answerable_model = _fit_linear(answer_x, right, C_ANSWERABLE, weights, ANSWERABLE_FEATURES)
-        metrics["seconds"] = round(time.perf_counter() - started, 1)
-        log("cross-validated on the training set: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
-        return ReaderModel(final_priors, mention, candidate, answerable_model, choice_model, threshold,
-                           {"format": FORMAT, "trained_on": self.dataset.name, "passages": self.passages,
-                            "use_dates": self.use_dates, "date": time.strftime("%Y-%m-%d"), "metrics": metrics})
+        return choose_threshold(answer_oof, answer_y, right)
+
+
+def _final_scorers(examples: list[Example], answerable: list[Example], weights: np.ndarray
+                   ) -> tuple[LabelPriors, LinearModel, LinearModel, LinearModel]:
+    """Label priors, mention, candidate and answerability scorers fitted on every question."""
+    priors = label_priors(answerable)
+    for e in examples:
+        _set_priors(e, priors)
+    mention = _fit_linear(*_mention_data(answerable), C_MENTION, names=MENTION_FEATURES)
+    for e in examples:
+        _score_mentions(e, mention)
+    candidate = _fit_linear(*_candidate_data(answerable), C_CANDIDATE, names=CANDIDATE_FEATURES)
+    readings = [_reading(e, candidate) for e in examples]
+    answer_x = np.array([answerable_features(r, e.hits) for r, e in zip(readings, examples, strict=True)])
+    right = np.array([_right(r, e) for r, e in zip(readings, examples, strict=True)], dtype=float)
+    answerable_model = _fit_linear(answer_x, right, C_ANSWERABLE, weights, ANSWERABLE_FEATURES)
+    return priors, mention, candidate, answerable_model
 
 
 def label_priors(examples: list[Example]) -> LabelPriors:

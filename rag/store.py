@@ -279,18 +279,24 @@ class ArticleLayout:
         return cls(ids, sources, keys, days, row_article, live, live[row_article])
 
     @classmethod
+    def empty(cls) -> ArticleLayout:
+        none = np.zeros(0, dtype=np.int64)
+        return cls([], [], [], none, none, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+
+    @classmethod
     def joined(cls, parts: Sequence[ArticleLayout]) -> ArticleLayout:
+        if not parts:
+            return cls.empty()
         if len(parts) == 1:
             return parts[0]
         offsets = np.cumsum([0, *(len(p.ids) for p in parts)])
         return cls(
             [i for p in parts for i in p.ids], [s for p in parts for s in p.sources],
             [k for p in parts for k in p.keys],
-            np.concatenate([p.days for p in parts]) if parts else np.zeros(0, dtype=np.int64),
-            np.concatenate([p.row_article + o for p, o in zip(parts, offsets, strict=False)])
-            if parts else np.zeros(0, dtype=np.int64),
-            np.concatenate([p.live for p in parts]) if parts else np.zeros(0, dtype=bool),
-            np.concatenate([p.live_rows for p in parts]) if parts else np.zeros(0, dtype=bool),
+            np.concatenate([p.days for p in parts]),
+            np.concatenate([p.row_article + o for p, o in zip(parts, offsets, strict=False)]),
+            np.concatenate([p.live for p in parts]),
+            np.concatenate([p.live_rows for p in parts]),
         )
 
 
