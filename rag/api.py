@@ -11,24 +11,26 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from rag.answering import ExtractiveAnswerer, ReadingComposer
 from rag.dates import to_date
 from rag.embedding import Embedder, make_embedder
-from rag.errors import BadQuestionError, CitelineError, IndexMissingError, SettingsError
+from rag.errors import ArticleNotFoundError, BadQuestionError, CitelineError, IndexMissingError, SettingsError
+from rag.followup import rewrite
 from rag.grounding import SupportChecker
 from rag.indexing import Indexer, IndexReport
 from rag.llm import GenerativeAnswerer, Hint, make_chat_model
 from rag.question import Question, analyse
 from rag.reader import Reader
 from rag.retrieval import Filters, Retriever
-from rag.schema import Answer, Hit
+from rag.schema import Answer, Article, ArticleSummary, Hit, IndexStats
 from rag.settings import Settings
 from rag.store import (
     MANIFEST,
+    ArticleLayout,
     IndexReader,
     check_compatible,
     check_index_dir,
@@ -38,6 +40,9 @@ from rag.store import (
 )
 from rag.terms import STOPWORDS
 from rag.textsafe import has_surrogates, printable
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 EXAMPLE = 'e.g. "Who was killed at Camp Taji?"'
 ANSWER_MODES = ("extractive", "llm")
@@ -119,6 +124,46 @@ def check_choices(choices: Sequence[str] | None) -> list[str]:
     if len({c.lower() for c in cleaned}) < len(cleaned):
         raise BadQuestionError("the same choice is given twice")
     return cleaned
+
+
+class AskOptions(TypedDict, total=False):
+    """What `Citeline.ask` and `ask_stream` take besides the question and k."""
+
+    since: date | str | None
+    until: date | str | None
+    sources: Sequence[str]
+    as_of: date | str | None
+    mode: str | None
+    choices: Sequence[str] | None
+    history: Sequence[str]
+
+
+def _find_article(layout: ArticleLayout, wanted: str) -> str:
+    """The id of the one live article that `wanted` names (see Citeline.article)."""
+    from rag.indexing import display_path
+
+    try:
+        typed = display_path(Path(wanted))
+    except (OSError, ValueError):
+        typed = wanted
+    live = [(article_id, source, keys) for article_id, source, keys, ok
+            in zip(layout.ids, layout.sources, layout.keys, layout.live, strict=True) if ok]
+
+    def file_of(source: str) -> str:
+        return source.split("#")[0]
+
+    for test in (lambda i, s, k: wanted == i or wanted in k,
+                 lambda i, s, k: typed in (s, file_of(s)),
+                 lambda i, s, k: Path(file_of(s)).name == wanted,
+                 lambda i, s, k: len(wanted) >= 6 and i.startswith(wanted)):
+        found = [(i, s) for i, s, k in live if test(i, s, k)]
+        if len(found) == 1:
+            return found[0][0]
+        if found:
+            ids = ", ".join(f"{i} ({s})" for i, s in found[:5])
+            raise ArticleNotFoundError(f"{wanted!r} names {len(found)} articles; give one of their ids: {ids}"
+                                       + (", ..." if len(found) > 5 else ""))
+    raise ArticleNotFoundError(f"no indexed article is {wanted!r}; `rag list` shows what is indexed (id, source)")
 
 
 class Citeline:
@@ -203,6 +248,36 @@ class Citeline:
             self._generation = self._reader.manifest.generation
         self._manifest_signature = signature
         return self._reader
+
+    # -- what the index holds -----------------------------------------------------------------------------------
+    def stats(self) -> IndexStats:
+        manifest = self.reader().manifest
+        return IndexStats(str(self.index_dir.resolve()), int(manifest.counts.get("articles", 0)),
+                          int(manifest.counts.get("chunks", 0)), len(manifest.segments), sorted(manifest.sources),
+                          manifest.generation)
+
+    def articles(self) -> list[ArticleSummary]:
+        """Every indexed article, by source, without its text."""
+        reader = self.reader()
+        layout = reader.layout()
+        counts = np.bincount(layout.row_article[layout.live_rows], minlength=len(layout.ids))
+        chunks = {article_id: int(n) for article_id, n in zip(layout.ids, counts, strict=True)}
+        keys = {article_id: sorted(k) for article_id, k in zip(layout.ids, layout.keys, strict=True)}
+        return [ArticleSummary(a.id, a.source, a.title, a.published, chunks.get(a.id, 0), a.doc_id, keys.get(a.id, []))
+                for a in reader.articles()]
+
+    def article_ids(self) -> set[str]:
+        """Ids of the indexed articles, without reading any article."""
+        layout = self.reader().layout()
+        return {article_id for article_id, live in zip(layout.ids, layout.live, strict=True) if live}
+
+    def article(self, wanted: str) -> Article:
+        """An indexed article with its text, named by its id (or its first 6+ characters), its source, its file's
+        name or the id its corpus gave it. ArticleNotFoundError when none is, or when the name fits several."""
+        reader = self.reader()
+        with contextlib.suppress(KeyError):
+            return reader.article(wanted)
+        return reader.article(_find_article(reader.layout(), wanted))
 
     def close(self) -> None:
         if self._reader is not None:
@@ -328,32 +403,30 @@ class Citeline:
         hint = Hint(best.text, best.best.article, best.best.line) if best is not None else None
         yield from generative.stream(question, shown, query_vector, hint, extractive)
 
-    def ask_stream(
-        self,
-        question: str,
-        k: int | None = None,
-        *,
-        since: date | None = None,
-        until: date | None = None,
-        sources: tuple[str, ...] = (),
-        as_of: date | None = None,
-        mode: str | None = None,
-        choices: Sequence[str] | None = None,
-    ) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, k: int | None = None, **options: Unpack[AskOptions]
+                   ) -> Iterator[str | Answer]:
         """Like ask(), but in "llm" mode the model's text comes first, piece by piece; the last item is the Answer."""
-        mode = self.answer_mode(mode)
-        choices = check_choices(choices)
+        unknown = set(options) - set(AskOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"ask() got unexpected options: {', '.join(sorted(unknown))}")
+        mode = self.answer_mode(options.get("mode"))
+        choices = check_choices(options.get("choices"))
         k = self.top_k(k)
+        asked = self.check_question(question)
+        history = options.get("history") or ()
+        if isinstance(history, str) or not isinstance(history, Sequence):
+            raise BadQuestionError("history must be the conversation's earlier questions, a list of strings")
+        history = [q for q in history if isinstance(q, str)]
+        searched = self.check_question(rewrite(asked, history)) if history else asked
         # spaCy and the reader's model load while the question is retrieved: a cold `rag ask` waits for the
-        # longer of the two, not for both.
-        # The question's analysis (a spaCy parse) runs there too, while the question is embedded and retrieved.
-        question = self.check_question(question)
+        # longer of the two, not for both. The question's analysis (a spaCy parse) runs there too.
         analysed: list[Question] = []
-        warming = threading.Thread(target=self._warm_reader, args=(question, analysed), name="reader-warm-up",
+        warming = threading.Thread(target=self._warm_reader, args=(searched, analysed), name="reader-warm-up",
                                    daemon=True)
         warming.start()
         try:
-            found = self._retrieve_for(question, k, since, until, sources, as_of)
+            found = self._retrieve_for(searched, k, options.get("since"), options.get("until"),
+                                       options.get("sources", ()), options.get("as_of"))
         finally:
             warming.join()
         parsed = analysed[0] if analysed else None
@@ -363,25 +436,16 @@ class Citeline:
                 item.timings_ms = {"retrieve": round((found.retrieved - found.started) * 1000, 2),
                                    "answer": round((done - found.retrieved) * 1000, 2),
                                    "total": round((done - found.started) * 1000, 2)}
+                item.question, item.searched = asked, (searched if searched != asked else "")
             yield item
 
-    def ask(
-        self,
-        question: str,
-        k: int | None = None,
-        *,
-        since: date | None = None,
-        until: date | None = None,
-        sources: tuple[str, ...] = (),
-        as_of: date | None = None,
-        mode: str | None = None,
-        choices: Sequence[str] | None = None,
-    ) -> Answer:
+    def ask(self, question: str, k: int | None = None, **options: Unpack[AskOptions]) -> Answer:
         """Answer with cited lines. `since`/`until`/`sources` filter articles; `as_of` dates the question; `mode`
         overrides the answer mode ("extractive" or "llm") for this question; `choices` makes it a multiple-choice
-        question, answered with the choice the cited lines support, or none."""
-        *_, answer = self.ask_stream(question, k, since=since, until=until, sources=sources, as_of=as_of, mode=mode,
-                                     choices=choices)
+        question, answered with the choice the cited lines support, or none; `history` (the conversation's earlier
+        questions, oldest first) makes a follow-up ("and how many were wounded?") self-contained before it is
+        searched."""
+        *_, answer = self.ask_stream(question, k, **options)
         return answer
 
     def _retrieve_for(self, question: str, k: int | None, since: date | None, until: date | None,

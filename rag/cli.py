@@ -304,9 +304,8 @@ def _ensure_index(app) -> None:
 
 def _which_index(app) -> str:
     """The index in use, named on standard error: `rag list` and `rag ask` otherwise silently read ./index."""
-    manifest = app.reader().manifest
-    where = app.index_dir.resolve()
-    return f"Index: {where} ({_plural(int(manifest.counts.get('articles', 0)), 'article')}; --index-dir or" \
+    stats = app.stats()
+    return f"Index: {stats.index_dir} ({_plural(stats.articles, 'article')}; --index-dir or" \
            " CITELINE_INDEX_DIR chooses another)"
 
 
@@ -420,9 +419,9 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
     app = Citeline(_settings(args))
-    before = len(app.reader().manifest.segments)
+    before = app.stats().segments
     report = app.compact()
-    after = len(app.reader().manifest.segments)
+    after = app.stats().segments
     _out(f"{app.index_dir}: {report.articles_total} articles, {report.chunks_total} chunks; "
          + (f"{before} segments merged into {after} in {report.seconds.get('total', 0.0):.1f} s" if report.written
             else f"{after} segment, nothing to merge"))
@@ -433,44 +432,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
     app = Citeline(_settings(args))
-    reader = app.reader()
     _err(_which_index(app))
-    counts = {article_id: len(rows) for article_id, rows in reader.article_rows().items()}
-    for article in reader.articles():
+    for article in app.articles():
         record = {"id": article.id, "source": article.source, "title": article.title,
-                  "published": article.published, "chunks": counts.get(article.id, 0)}
+                  "published": article.published, "chunks": article.chunks}
         if args.json:
             print(encodable(json.dumps(record, ensure_ascii=False)))
         else:
-            _out(f"{article.id}  {article.published or '----------'}  {counts.get(article.id, 0):4d} chunks"
+            _out(f"{article.id}  {article.published or '----------'}  {article.chunks:4d} chunks"
                  f"  {article.source}  {article.title[:80]}")
     return 0
-
-
-def find_article(articles: list, wanted: str):
-    """The article `rag show` names: by id (or its first 6+ characters), source path, file name or doc id."""
-    from rag.indexing import display_path
-
-    try:
-        typed = display_path(Path(wanted))
-    except (OSError, ValueError):
-        typed = wanted
-
-    def file_of(source: str) -> str:
-        return source.split("#")[0]
-
-    for test in (lambda a: wanted in (a.id, a.source, a.doc_id),
-                 lambda a: typed in (a.source, file_of(a.source)),
-                 lambda a: Path(file_of(a.source)).name == wanted,
-                 lambda a: len(wanted) >= 6 and a.id.startswith(wanted)):
-        found = [a for a in articles if test(a)]
-        if len(found) == 1:
-            return found[0]
-        if found:
-            ids = ", ".join(f"{a.id} ({a.source})" for a in found[:5])
-            raise CitelineError(f"{wanted!r} names {len(found)} articles; give one of their ids: {ids}"
-                                + (", ..." if len(found) > 5 else ""))
-    raise CitelineError(f"no indexed article is {wanted!r}; `rag list` shows what is indexed (id, source)")
 
 
 def _line_range(text: str | None, count: int) -> tuple[int, int]:
@@ -492,8 +463,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rag.api import Citeline
 
     app = Citeline(_settings(args))
-    reader = app.reader()
-    article = find_article(reader.articles(), args.article)
+    article = app.article(args.article)
     lines = article.lines
     first, last = _line_range(args.lines, len(lines))
     furniture = set(article.furniture)

@@ -30,6 +30,10 @@ class IndexWriteError(CitelineError):
     """The index could not be written (disk full, no permission); the index in force is unchanged."""
 
 
+class ArticleNotFoundError(CitelineError):
+    """No indexed article has the id or name given, or several have it."""
+
+
 class BadQuestionError(CitelineError):
     """The question (or one of its options) is empty, too long, or not a question at all."""
 

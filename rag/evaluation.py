@@ -163,11 +163,10 @@ class Evaluator:
         """Ids of the indexed articles a question's gold list names (by corpus id, alias or file name)."""
         if self._names is None:
             self._names = {}
-            layout = self.app.reader().layout()
-            for article_id, keys in zip(layout.ids, layout.keys, strict=True):
-                for key in keys:
-                    self._names.setdefault(key, set()).add(article_id)
-                    self._names.setdefault(Path(key.split("#")[0]).name, set()).add(article_id)
+            for article in self.app.articles():
+                for key in article.keys:
+                    self._names.setdefault(key, set()).add(article.id)
+                    self._names.setdefault(Path(key.split("#")[0]).name, set()).add(article.id)
         names = question.gold_doc_ids if self.dataset.kind == "benchmark" else question.gold_sources
         return {article_id for name in names for article_id in self._names.get(name, ())}
 
@@ -231,14 +230,13 @@ class Evaluator:
     def _grounding(self, answer: Answer) -> dict[str, int]:
         """The answer's sentences, how many the lines they cite support, and its citation errors: markers that
         point at no citation, sentences without one, and quotes that are not the article's lines."""
-        reader = self.app.reader()
         numbers = {c.n for c in answer.citations}
         sentences = [] if answer.abstained else split_cited(answer.answer)
         dangling = sum(1 for s in sentences for n in s.markers if n not in numbers)
         dangling += sum(1 for s in sentences if not s.markers)
         wrong_quotes = sum(
             1 for c in answer.citations
-            if c.quote != reader.article(c.article_id).quote(c.line_start, c.line_end)
+            if c.quote != self.app.article(c.article_id).quote(c.line_start, c.line_end)
         )
         quotes = {c.n: c.quote for c in answer.citations}
         supported = sum(1 for s in sentences if s.markers and self._supported(s, quotes, answer.short_answer))

@@ -71,6 +71,31 @@ class Article:
 
 
 @dataclass
+class ArticleSummary:
+    """An indexed article as `rag list` and the app's table show it: no text, its chunk count."""
+
+    id: str
+    source: str
+    title: str
+    published: str
+    chunks: int
+    doc_id: str = ""
+    keys: list[str] = field(default_factory=list)  # the names a question set may give it: doc id, source, aliases
+
+
+@dataclass
+class IndexStats:
+    """What an index holds, for a status line."""
+
+    index_dir: str
+    articles: int
+    chunks: int
+    segments: int
+    files: list[str] = field(default_factory=list)  # the files indexed (absolute paths)
+    generation: int = 0
+
+
+@dataclass
 class Chunk:
     """A line-anchored piece of an article: lines line_start..line_end, as `cat -n` numbers them."""
 
@@ -128,10 +153,12 @@ class Answer:
     confidence: float | None = None  # the reader's confidence that the articles answer the question
     choices: list[str] = field(default_factory=list)  # the options of a multiple-choice question, if given
     choice: str = ""  # the option the cited lines support, "" for none
+    searched: str = ""  # a follow-up as it was searched, made self-contained from the conversation; "" if as asked
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "searched": self.searched,
             "answer": self.answer,
             "short_answer": self.short_answer,
             "abstained": self.abstained,

@@ -22,8 +22,7 @@ from typing import Any
 import gradio as gr
 
 from rag.api import Citeline, as_day, check_choices
-from rag.errors import CitelineError
-from rag.followup import rewrite
+from rag.errors import ArticleNotFoundError, CitelineError
 from rag.loading import SUPPORTED_SUFFIXES, LoadError, load_file, suffix_of
 from rag.schema import Answer, Article, Citation
 from rag.settings import Settings
@@ -105,9 +104,8 @@ def render_citation(citation: Citation, article: Article) -> str:
 def render_sources(answer: Answer | None, app: Citeline) -> str:
     if answer is None:
         return '<div class="cl-sources"><p class="cl-empty">Sources of the answer appear here.</p></div>'
-    reader = app.reader()
     cards = "".join(render_citation(c, article) for c in answer.citations
-                    if (article := _article_or_none(reader, c.article_id)) is not None)
+                    if (article := _article_or_none(app, c.article_id)) is not None)
     if answer.abstained:
         heading = "Not in the sources: closest passages" if cards else "Not in the sources"
         return f'<div class="cl-sources cl-abstained"><h3>{heading}</h3>{cards}</div>'
@@ -138,11 +136,11 @@ def _choices(text: Any) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _article_or_none(reader, article_id: str) -> Article | None:
+def _article_or_none(app: Citeline, article_id: str) -> Article | None:
     """The article, or None when it was removed a moment ago (another tab, another request)."""
     try:
-        return reader.article(article_id)
-    except KeyError:
+        return app.article(article_id)
+    except ArticleNotFoundError:
         return None
 
 
@@ -215,20 +213,18 @@ class ChatUI:
     def _check(self, message: Any, asked: list, k: Any, since: Any, until: Any, as_of: Any, mode: Any,
                choices: Any = "") -> tuple:
         """Everything about a chat question that can be wrong, checked before it enters the conversation."""
-        question = self.app.clean_question(message if message is not None else "")
-        searched = self.app.check_question(rewrite(question, [q for q in asked if isinstance(q, str)]))
+        question = self.app.check_question(self.app.clean_question(message if message is not None else ""))
         options = {"k": self.app.top_k(k), "since": as_day(since, "since"), "until": as_day(until, "until"),
                    "as_of": as_day(as_of, "as of"), "mode": self.app.answer_mode(mode or "extractive"),
-                   "choices": check_choices(_choices(choices))}
-        return question, searched, options
+                   "choices": check_choices(_choices(choices)), "history": [q for q in asked if isinstance(q, str)]}
+        return question, options
 
     def respond(self, message: str, history: list, asked: list, k: float, since: str, until: str,
                 as_of: str, mode: str = "extractive", choices: str = "") -> Iterator[tuple]:
         history = list(history or [])
         asked = list(asked or [])
         try:
-            question, searched, options = self._check(message, asked, k, since, until, as_of, mode,
-                                                          choices)
+            question, options = self._check(message, asked, k, since, until, as_of, mode, choices)
         except CitelineError as exc:
             yield history, gr.skip(), f'<span class="cl-timing cl-error">{_e(str(exc))}</span>', asked, gr.skip()
             return
@@ -237,7 +233,7 @@ class ChatUI:
         yield history, gr.skip(), "", asked, ""
         answer = None
         try:
-            for item in self.app.ask_stream(searched, **options):
+            for item in self.app.ask_stream(question, **options):
                 if isinstance(item, Answer):
                     answer = item
                 else:  # a model's draft, shown as it is written and replaced by the checked answer
@@ -256,8 +252,8 @@ class ChatUI:
         history[-1] = {"role": "assistant", "content": " ".join(words)}
         t = answer.timings_ms
         timing = f"retrieve {t['retrieve']:.0f} ms · answer {t['answer']:.0f} ms"
-        if searched != question:
-            timing += f" · searched as “{_e(searched)}”"
+        if answer.searched:
+            timing += f" · searched as “{_e(answer.searched)}”"
         yield history, sources, f'<span class="cl-timing">{timing}</span>', [*asked, question], ""
 
     # -- the collection ------------------------------------------------------------------------------------------------
@@ -265,9 +261,7 @@ class ChatUI:
         try:
             if not self.app.has_index():
                 return []
-            reader = self.app.reader()
-            counts = {article_id: len(rows) for article_id, rows in reader.article_rows().items()}
-            return [[a.title, a.published, counts.get(a.id, 0), a.source, a.id] for a in reader.articles()]
+            return [[a.title, a.published, a.chunks, a.source, a.id] for a in self.app.articles()]
         except CitelineError:  # a damaged index: the chat says so when asked; the table shows nothing
             return []
 
@@ -277,7 +271,7 @@ class ChatUI:
     def _indexed_ids(self) -> set[str]:
         """Ids of the indexed articles, from the chunk table alone (the texts are not needed to tell new ones)."""
         try:
-            return set(self.app.reader().article_rows()) if self.app.has_index() else set()
+            return self.app.article_ids() if self.app.has_index() else set()
         except CitelineError:
             return set()
 
@@ -372,7 +366,7 @@ class ChatUI:
         if not isinstance(article_id, str) or not article_id:
             return None
         try:
-            return _article_or_none(self.app.reader(), article_id)
+            return _article_or_none(self.app, article_id)
         except CitelineError:
             return None
 
@@ -401,8 +395,7 @@ class ChatUI:
             except CitelineError as exc:
                 return f"✗ not removed: {_md(str(exc))}"
             key = str(uploaded) if uploaded else ""
-            manifest = self.app.reader().manifest
-            if uploaded is not None and key not in manifest.sources:  # no other article still comes from it
+            if uploaded is not None and key not in self.app.stats().files:  # no other article still comes from it
                 with contextlib.suppress(OSError):
                     uploaded.unlink()
         return f"Removed “{_md(article.title or article.source)}”."
