@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.chunking import Sentence, line_sentences
+from rag.context import name_score, surroundings
 from rag.embedding import Embedder
 from rag.reader import ChoiceReading, Reading
 from rag.schema import Answer, Article, Citation, Hit
 from rag.short_answer import short_answer
-from rag.terms import STOPWORDS, contains_phrase, names, stem, term_set, terms, words
+from rag.terms import STOPWORDS, names, stem, term_set, terms, words
 
-# How many reporting lines either side of a sentence may name the question's subject for it.
-CONTEXT_LINES = 2
 # Weights of the parts of a sentence's score (they sum to 1).
 W_DENSE, W_TERMS, W_NAMES, W_KIND = 0.35, 0.35, 0.15, 0.15
 # Credit for a question word or name found only in the lines around a sentence rather than in it.
 NEAR_TERM, NEAR_NAME = 0.3, 0.7
+# A name the sentence and its surroundings state only in part ("Esper" of "Mark Esper") counts this much.
+BY_WORD = 0.4
 # Sentences of lower-ranked articles are discounted: retrieval's judgement of the whole article counts too.
 ARTICLE_DISCOUNT = 0.15
 # A further sentence joins the answer only when it scores nearly as well as the best one.
@@ -112,12 +113,13 @@ class ExtractiveAnswerer:
         total_weight = sum(weights.values()) or 1.0
         context_cache: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
         for candidate in candidates:
-            context_text, context_terms = _context(candidate, context_cache)
+            context_text, context_terms = surroundings(candidate.article, candidate.sentence.line, context_cache,
+                                                       reporting=True)
             sentence_lower = candidate.sentence.text.lower()
             own = sum(w for t, w in weights.items() if t in candidate.terms)
             near = sum(w for t, w in weights.items() if t not in candidate.terms and t in context_terms)
             candidate.term_score = (own + NEAR_TERM * near) / total_weight if weights else 1.0
-            candidate.name_score = _name_score(question.names, sentence_lower, context_text)
+            candidate.name_score = name_score(question.names, sentence_lower, context_text, NEAR_NAME, BY_WORD)
             candidate.kind_score = _kind_score(question, candidate.sentence.text)
         # Embedding sentences is the costly part of answering: only the likeliest few by words, names and kind
         # are embedded; the others (all of them when embed_sentences is 0) take their chunk's similarity.
@@ -221,39 +223,6 @@ def _term_weights(question_terms: list[str], candidates: list[ScoredSentence]) -
         df = sum(1 for c in candidates if term in c.terms)
         weights[term] = float(np.log(1.0 + (total + 1) / (df + 0.5)))
     return weights
-
-
-def _context(candidate: ScoredSentence, cache: dict) -> tuple[str, frozenset[str]]:
-    """The title and the reporting lines around the sentence, where its subject is often named."""
-    key = (candidate.article.id, candidate.sentence.line)
-    if key not in cache:
-        article = candidate.article
-        lines = article.lines
-        furniture = set(article.furniture)
-        reporting = [n for n in range(1, len(lines) + 1) if lines[n - 1].strip() and n not in furniture]
-        position = reporting.index(candidate.sentence.line) if candidate.sentence.line in reporting else 0
-        around = reporting[max(0, position - CONTEXT_LINES) : position + CONTEXT_LINES + 1]
-        text = "\n".join([article.title, *(lines[n - 1] for n in around)]).lower()
-        cache[key] = (text, term_set(text))
-    return cache[key]
-
-
-def _name_score(question_names: list[str], sentence_lower: str, context_lower: str) -> float:
-    """Share of the question's names found: in the sentence fully, nearby nearly as well, word by word less."""
-    if not question_names:
-        return 1.0
-    total = 0.0
-    for name in question_names:
-        if contains_phrase(sentence_lower, name):
-            total += 1.0
-        elif contains_phrase(context_lower, name):
-            total += NEAR_NAME
-        else:
-            parts = [w for w in words(name) if w not in STOPWORDS]
-            if parts:
-                found = sum(1 for w in parts if contains_phrase(sentence_lower, w) or contains_phrase(context_lower, w))
-                total += 0.4 * found / len(parts)
-    return total / len(question_names)
 
 
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)

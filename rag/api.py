@@ -7,7 +7,7 @@ import numbers
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from rag.embedding import Embedder, make_embedder
 from rag.errors import ArticleNotFoundError, BadQuestionError, CitelineError, IndexMissingError, SettingsError
 from rag.followup import rewrite
 from rag.grounding import SupportChecker
-from rag.indexing import Indexer, IndexReport
+from rag.indexing import Indexer, IndexOptions, IndexReport
 from rag.llm import GenerativeAnswerer, Hint, make_chat_model
 from rag.question import Question, analyse
 from rag.reader import Reader
@@ -207,19 +207,10 @@ class Citeline:
             self._answer_reader = Reader(s.reader_model, s.min_confidence, s.reader_lead_chars)
         return self._answer_reader
 
-    def index(
-        self,
-        paths: Iterable[str | Path],
-        *,
-        prune: bool = False,
-        rebuild: bool = False,
-        progress: bool = True,
-        log: Callable[[str], None] | None = None,
-        on_progress: Callable[[str, int, int], None] | None = None,
-    ) -> IndexReport:
-        # The reader in use stays open for questions already under way; the next question opens the new one.
-        return Indexer(self.settings, self.embedder).index(paths, prune=prune, rebuild=rebuild, progress=progress,
-                                                           log=log, on_progress=on_progress)
+    def index(self, paths: Iterable[str | Path], **options: Unpack[IndexOptions]) -> IndexReport:
+        """Add (or update) the articles of `paths`; see `Indexer.index` for the options. The reader in use stays
+        open for questions already under way; the next question opens the new index."""
+        return Indexer(self.settings, self.embedder).index(paths, **options)
 
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Take articles out of the index; their files are left alone."""

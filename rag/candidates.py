@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.chunking import Sentence, line_sentences
+from rag.context import name_score, surroundings
 from rag.metrics import contains_run, normalize_answer
 from rag.nlp import AMOUNTS, APPROXIMATE, NOUN_PHRASE
 from rag.question import LABEL_CLASS, Question, singular
 from rag.schema import Article, Hit, Span
-from rag.terms import STOPWORDS, contains_phrase, stem, term_set
+from rag.terms import STOPWORDS, stem, term_set
 
-# Lines around a sentence (and the title) where the question's subject may be named for it.
-CONTEXT_LINES = 2
+# Credit for a question's name stated in the lines around a sentence (see rag/context.py) rather than in it.
+NEAR_NAME = 0.7
 # Words either side of a mention within which the question's words count as "near" it.
 WINDOW = 8
 # Words either side of a mention that are compared with the words either side of the question's wh-phrase.
@@ -299,12 +300,12 @@ class CandidateExtractor:
                      if s in weights and w not in STOPWORDS]
         own = {stems[i] for i in positions}
         total = sum(weights.values()) or 1.0
-        context_text, context_terms = _context(hit.article, sentence.line, cache)
+        context_text, context_terms = surroundings(hit.article, sentence.line, cache, reporting=False)
         return _SentenceView(
             hit, sentence, article_rank, line_position, starts, ends, words, stems, positions,
             sentence_terms=sum(weights[t] for t in own) / total if weights else 1.0,
             context_terms=sum(w for t, w in weights.items() if t not in own and t in context_terms) / total,
-            names=_name_score(question.names, sentence.text.lower(), context_text),
+            names=name_score(question.names, sentence.text.lower(), context_text, NEAR_NAME),
         )
 
     def mention(self, question: Question, view: _SentenceView, span: Span, weights: dict[str, float],
@@ -415,32 +416,6 @@ def _past_approximation(words: list[str], first: int, last: int) -> int:
         if first + width <= last and tuple(words[first : first + width]) in APPROXIMATE:
             return first + width
     return first
-
-
-def _context(article: Article, line: int, cache: dict) -> tuple[str, frozenset[str]]:
-    """The title and the reporting lines around a line, where a sentence's subject is often named."""
-    key = (article.id, line)
-    if key not in cache:
-        lines = article.lines
-        furniture = set(article.furniture)
-        around = [n for n in range(line - CONTEXT_LINES, line + CONTEXT_LINES + 1)
-                  if n != line and 1 <= n <= len(lines) and n not in furniture]
-        text = "\n".join([article.title, *(lines[n - 1] for n in around)]).lower()
-        cache[key] = (text, term_set(text))
-    return cache[key]
-
-
-def _name_score(question_names: list[str], sentence_lower: str, context_lower: str) -> float:
-    """Share of the question's names found: in the sentence fully, nearby nearly as well."""
-    if not question_names:
-        return 1.0
-    total = 0.0
-    for name in question_names:
-        if contains_phrase(sentence_lower, name):
-            total += 1.0
-        elif contains_phrase(context_lower, name):
-            total += 0.7
-    return total / len(question_names)
 
 
 _MERGED_CLASSES = {"PERSON", "ORG", "PLACE", "WORK", "EVENT", "NORP"}

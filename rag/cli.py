@@ -191,14 +191,19 @@ def _add_eval(commands, settings: argparse.ArgumentParser, retrieval: argparse.A
         ' and optionally "answers", "sources" (file names) and "lines" (12, "12-14" or [12, 14]). The data'
         " set's index is built once under index/eval/ and reused while the corpus is unchanged.",
     )
-    evaluate.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
-    evaluate.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
-    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    _add_question_set(evaluate)
     evaluate.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
                           help="write the summary and every question's record to OUT")
-    evaluate.add_argument("--use-dates", action="store_true",
-                          help="ask each question as of its own 'date' (benchmark sets carry one)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _add_question_set(command: argparse.ArgumentParser) -> None:
+    """The arguments that name a question set, shared by `rag eval` and `rag train-reader`."""
+    command.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
+    command.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
+    command.add_argument("--limit", type=int, help="only the first N questions")
+    command.add_argument("--use-dates", action="store_true",
+                         help="ask each question as of its own 'date' (benchmark sets carry one)")
 
 
 def _add_train(commands, settings: argparse.ArgumentParser, retrieval: argparse.ArgumentParser) -> None:
@@ -208,10 +213,7 @@ def _add_train(commands, settings: argparse.ArgumentParser, retrieval: argparse.
         " whose questions have answers, and write the model as JSON; answer with it through --reader-model or"
         " CITELINE_READER_MODEL. Needs scikit-learn (pip install -e '.[train]').",
     )
-    train.add_argument("dataset", type=Path, metavar="DATASET", help="the folder of the question set")
-    train.add_argument("--corpus", type=Path, help="pair the questions with this corpus file instead")
-    train.add_argument("--limit", type=int, help="only the first N questions")
-    train.add_argument("--use-dates", action="store_true", help="ask each question as of its own 'date'")
+    _add_question_set(train)
     train.add_argument("--out", type=Path, help="where to write the model (default: reader.json in the index folder)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 

@@ -15,12 +15,12 @@ from rag.errors import IndexMismatchError, damaged
 from rag.vector_base import (
     ANN_THRESHOLD,
     HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
     HNSW_M,
-    RECALL_TARGET,
     VectorBackend,
     VectorStoreConfig,
     beam,
+    hnsw_missed,
+    hnsw_record,
     incomplete,
     tune_ef,
 )
@@ -102,11 +102,9 @@ def _build_hnsw(vectors: np.ndarray, ids: np.ndarray | None = None) -> tuple[Any
     ef, recall = tune_ef(search, vectors)
     _one_thread_per_query()
     if ef is None:
-        return None, {"index": "flat", "note": f"HNSW reached recall@10 {recall:.4f} < {RECALL_TARGET} at efSearch"
-                      f" {HNSW_EF_SEARCH[-1]}; exact search instead"}
+        return None, {"index": "flat", "note": hnsw_missed(recall)}
     index.hnsw.efSearch = ef
-    return wrapper, {"index": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef,
-                   "recall_at_10": round(recall, 4)}
+    return wrapper, hnsw_record(ef, recall)
 
 
 def open_store(index_dir: Path, generation: int, record: dict[str, Any], dimension: int,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -122,6 +123,16 @@ def index_lock(index_dir: Path) -> Iterator[None]:
         lock.release()
 
 
+class IndexOptions(TypedDict, total=False):
+    """What `Citeline.index` passes on to `Indexer.index` besides the paths."""
+
+    prune: bool
+    rebuild: bool
+    progress: bool
+    log: Callable[[str], None] | None
+    on_progress: Callable[[str, int, int], None] | None
+
+
 class Indexer:
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
@@ -146,14 +157,15 @@ class Indexer:
     def index(
         self,
         paths: Iterable[str | Path],
-        *,
+        *,  # the options, as IndexOptions lists them for Citeline.index
         prune: bool = False,
         rebuild: bool = False,
         progress: bool = True,
         log: Callable[[str], None] | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
     ) -> IndexReport:
-        """`progress` shows bars on a terminal; `on_progress(stage, done, total)` reports to a UI."""
+        """`prune` drops the articles of files no longer given, `rebuild` starts afresh; `progress` shows bars on a
+        terminal; `on_progress(stage, done, total)` reports to a UI."""
         log = log or (lambda message: print(message, file=sys.stderr))
         index_dir = Path(self.settings.index_dir)
         self._on_progress = on_progress

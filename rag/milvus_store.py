@@ -23,12 +23,12 @@ import numpy as np
 from rag.errors import CitelineError
 from rag.vector_base import (
     HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
     HNSW_M,
-    RECALL_TARGET,
     VectorBackend,
     VectorStoreConfig,
     beam,
+    hnsw_missed,
+    hnsw_record,
     incomplete,
     is_server_uri,
     resolve_milvus_uri,
@@ -173,7 +173,7 @@ def write(index_dir: Path, generation: int, vectors: np.ndarray, config: VectorS
         disconnect(client, uri)
     if record is None:  # HNSW missed the recall target: exact search instead
         flat = write(index_dir, generation, vectors, dataclasses.replace(config, ann_threshold=len(vectors)))
-        return {**flat, "note": f"HNSW missed recall@10 {RECALL_TARGET} at ef {HNSW_EF_SEARCH[-1]}; FLAT instead"}
+        return {**flat, "note": hnsw_missed()}
     return {"backend": "milvus", "uri": location, "prefix": config.milvus_collection, "collection": name,
             "metric": "IP", **record}
 
@@ -231,8 +231,7 @@ def _fill(client: Any, uri: str, name: str, vectors: np.ndarray, approximate: bo
     ef, recall = tune_ef(search, vectors[present])
     if ef is None:
         return None
-    return {"index": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef,
-            "recall_at_10": round(recall, 4), "vectors": len(present)}
+    return {**hnsw_record(ef, recall), "vectors": len(present)}
 
 
 def open_store(index_dir: Path, record: dict[str, Any], dimension: int, size: int, token: str = "") -> MilvusStore:

@@ -192,6 +192,18 @@ def recall_at(found_scores: np.ndarray, found_rows: np.ndarray, exact_scores: np
     return float(hits.sum() / exact_scores.size)
 
 
+def hnsw_record(ef: int, recall: float) -> dict[str, Any]:
+    """What a manifest records of an HNSW index that reached the recall target."""
+    return {"index": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef,
+            "recall_at_10": round(recall, 4)}
+
+
+def hnsw_missed(recall: float | None = None) -> str:
+    """The note of a build whose HNSW index missed the recall target, so that it searches exactly."""
+    reached = f" (reached {recall:.4f})" if recall is not None else ""
+    return f"HNSW missed recall@10 {RECALL_TARGET}{reached} at efSearch {HNSW_EF_SEARCH[-1]}; exact search instead"
+
+
 def tune_ef(search: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]], vectors: np.ndarray,
             k: int = 10) -> tuple[int | None, float]:
     """The smallest efSearch in HNSW_EF_SEARCH whose recall@k reaches RECALL_TARGET, and that recall.
