@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from rag.cli import main
+from rag.apps.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["serve", *sys.argv[1:]]))

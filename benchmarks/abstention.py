@@ -28,10 +28,10 @@ def main() -> int:
     parser.add_argument("--index-dir", type=Path, default=Path("/tmp/bench/squad-index"))
     args = parser.parse_args()
 
-    from rag.answering import QuestionParts
+    from rag.answer.answering import QuestionParts
     from rag.api import Citeline
-    from rag.evaluation import load_dataset
-    from rag.metrics import answer_contains
+    from rag.eval.evaluation import load_dataset
+    from rag.eval.metrics import answer_contains
     from rag.settings import Settings
 
     dataset = load_dataset(SQUAD)

@@ -51,10 +51,10 @@ def disk_size(folder: Path) -> int:
 
 def main() -> int:
     from rag.api import Citeline
-    from rag.dates import to_date
-    from rag.evaluation import load_dataset
+    from rag.eval.evaluation import load_dataset
+    from rag.index.store import read_manifest
     from rag.settings import Settings
-    from rag.store import read_manifest
+    from rag.text.dates import to_date
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/citeline-archive"))

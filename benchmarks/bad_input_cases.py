@@ -672,8 +672,8 @@ def api_table() -> list[ApiCase]:
 
 def api_context(ws: Workspace) -> dict:
     from rag.api import Citeline
-    from rag.embedding import make_embedder
-    from rag.langchain_retriever import CitelineRetriever
+    from rag.apps.langchain_retriever import CitelineRetriever
+    from rag.embed.embedding import make_embedder
     from rag.settings import Settings
 
     index = ws.copy_index()

@@ -29,8 +29,8 @@ DEPTH = 40  # chunks ranked per question, as benchmarks/retrieval.py
 
 def rankings(app, dataset) -> tuple[list[list[str]], list[set[str]], float]:
     """Article ids in rank order for every answerable question (as-of dates), the gold articles, ms/question."""
-    from rag.dates import to_date
-    from rag.evaluation import Evaluator
+    from rag.eval.evaluation import Evaluator
+    from rag.text.dates import to_date
 
     evaluator = Evaluator(app, dataset)
     retriever = app.retriever()
@@ -69,9 +69,9 @@ def squad_files(work: Path, count: int) -> list[tuple[Path, list[dict]]]:
 
 def main() -> int:
     from rag.api import Citeline
-    from rag.evaluation import load_dataset
+    from rag.eval.evaluation import load_dataset
+    from rag.index.store import read_manifest
     from rag.settings import Settings
-    from rag.store import read_manifest
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", required=True, type=Path, help="the full rtqa2022 index")

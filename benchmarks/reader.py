@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> int:
     from rag.api import Citeline
-    from rag.evaluation import Evaluator, format_table, load_dataset
+    from rag.eval.evaluation import Evaluator, format_table, load_dataset
     from rag.settings import Settings
 
     class PreviousAnswerer(Citeline):

@@ -5,7 +5,7 @@
 
 (a) LangChain tutorial: RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200), HuggingFaceEmbeddings
     on the same bundled MiniLM, FAISS.from_documents, similarity_search(question, k).
-(b) BM25 alone (the bm25s formula, Citeline's tokenizer; rag/lexical.py) over Citeline's chunks.
+(b) BM25 alone (the bm25s formula, Citeline's tokenizer; rag/index/lexical.py) over Citeline's chunks.
 (c) Citeline's default retriever, without and with each question's as-of date.
 
 Relevance is at article level (the corpus id is in gold_doc_ids). Every system ranks its top 40 chunks and
@@ -46,7 +46,7 @@ def langchain_tutorial(corpus: list[dict], questions: list, k: int) -> tuple[lis
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.embedding import resolve_model_path
+    from rag.embed.embedding import resolve_model_path
 
     started = time.perf_counter()
     documents = [
@@ -69,10 +69,10 @@ def langchain_tutorial(corpus: list[dict], questions: list, k: int) -> tuple[lis
 
 def citeline_runs(folder: Path, corpus_file: Path | None, index_dir: Path, reuse: bool, limit: int | None):
     from rag.api import Citeline
-    from rag.dates import to_date
-    from rag.evaluation import Evaluator, load_dataset
-    from rag.lexical import Bm25
+    from rag.eval.evaluation import Evaluator, load_dataset
+    from rag.index.lexical import Bm25
     from rag.settings import Settings
+    from rag.text.dates import to_date
 
     dataset = load_dataset(folder, corpus_file, limit)
     if not reuse:
@@ -130,7 +130,7 @@ def main() -> int:
         print(f"benchmark data not found at {BENCH}", file=sys.stderr)
         return 2
 
-    from rag.metrics import RetrievalMetrics
+    from rag.eval.metrics import RetrievalMetrics
 
     metrics = RetrievalMetrics()
     lines = ["| set | system | R@1 | R@5 | R@10 | MRR@10 | ms/query | index build s | chunks |",

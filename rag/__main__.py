@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from rag.cli import main
+from rag.apps.cli import main
 
 raise SystemExit(main())

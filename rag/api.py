@@ -15,20 +15,15 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from rag.answering import ExtractiveAnswerer, ReadingComposer
-from rag.dates import to_date
-from rag.embedding import Embedder, make_embedder
+from rag.answer.answering import ExtractiveAnswerer, ReadingComposer
+from rag.answer.grounding import SupportChecker
+from rag.answer.llm import GenerativeAnswerer, Hint, make_chat_model
+from rag.answer.question import Question, analyse
+from rag.answer.reader import Reader
+from rag.embed.embedding import Embedder, make_embedder
 from rag.errors import ArticleNotFoundError, BadQuestionError, CitelineError, IndexMissingError, SettingsError
-from rag.followup import rewrite
-from rag.grounding import SupportChecker
-from rag.indexing import Indexer, IndexOptions, IndexReport
-from rag.llm import GenerativeAnswerer, Hint, make_chat_model
-from rag.question import Question, analyse
-from rag.reader import Reader
-from rag.retrieval import Filters, Retriever
-from rag.schema import Answer, Article, ArticleSummary, Hit, IndexStats
-from rag.settings import Settings
-from rag.store import (
+from rag.index.indexing import Indexer, IndexOptions, IndexReport
+from rag.index.store import (
     MANIFEST,
     ArticleLayout,
     IndexReader,
@@ -38,8 +33,13 @@ from rag.store import (
     open_index,
     read_manifest,
 )
-from rag.terms import STOPWORDS
-from rag.textsafe import has_surrogates, printable
+from rag.retrieve.followup import rewrite
+from rag.retrieve.retrieval import Filters, Retriever
+from rag.schema import Answer, Article, ArticleSummary, Hit, IndexStats
+from rag.settings import Settings
+from rag.text.dates import to_date
+from rag.text.terms import STOPWORDS
+from rag.text.textsafe import has_surrogates, printable
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -140,7 +140,7 @@ class AskOptions(TypedDict, total=False):
 
 def _find_article(layout: ArticleLayout, wanted: str) -> str:
     """The id of the one live article that `wanted` names (see Citeline.article)."""
-    from rag.indexing import display_path
+    from rag.index.indexing import display_path
 
     try:
         typed = display_path(Path(wanted))
@@ -201,7 +201,7 @@ class Citeline:
                 analysed.append(analyse(question))
 
     def answer_reader(self) -> Reader:
-        """The reader that finds short answers in the passages (rag/reader.py); spaCy and its model load once."""
+        """The reader that finds short answers in the passages (rag/answer/reader.py); spaCy and its model load once."""
         if self._answer_reader is None:
             s = self.settings
             self._answer_reader = Reader(s.reader_model, s.min_confidence, s.reader_lead_chars)

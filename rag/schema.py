@@ -33,7 +33,7 @@ class Span(NamedTuple):
 @dataclass
 class Annotation:
     """The phrases of an article's first `lines` lines that could answer a question, found by spaCy when the
-    article was indexed (rag/nlp.py). Later lines are parsed when a question first reads them."""
+    article was indexed (rag/ingest/nlp.py). Later lines are parsed when a question first reads them."""
 
     lines: int
     spans: list[Span] = field(default_factory=list)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
-from rag.vector_base import ANN_THRESHOLD, VectorStoreConfig
+from rag.index.vector_base import ANN_THRESHOLD, VectorStoreConfig
 
 ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -94,7 +94,7 @@ class Settings:
     # 138 of the 162 answers found in their gold article are in its first chunk; every chunk is in BM25.
     dense_chunks: int = 4
     top_k: int = 5
-    # Retrieval (see RetrievalConfig above and rag/retrieval.py): defaults come from RetrievalConfig.
+    # Retrieval (see RetrievalConfig above and rag/retrieve/retrieval.py): defaults come from RetrievalConfig.
     retrieval_mode: str = _RETRIEVAL.mode
     fusion: str = _RETRIEVAL.fusion
     dense_weight: float = _RETRIEVAL.dense_weight
@@ -127,7 +127,7 @@ class Settings:
     support_threshold: float = 0.6  # a model's sentence needs this support from the lines it cites
     # Below this support score the sentence answer (questions that ask for no short answer) abstains.
     min_support: float = 0.45
-    # The reader (rag/reader.py): passages it reads (the k shown are their first k), its learned model ("" for
+    # The reader (rag/answer/reader.py): passages it reads (the k shown are their first k), its learned model ("" for
     # the bundled one, trained on RealTimeQA 2024), and the confidence below which it says "not in the
     # archive" (None: the threshold chosen with the model, on its training set).
     reader_passages: int = 10
@@ -148,7 +148,7 @@ class Settings:
     # one file uploaded in the chat, also as it expands; larger collections go through `rag index`.
     max_upload_bytes: int = 20_000_000
     max_file_articles: int = 100_000  # articles in one .jsonl file (the largest benchmark corpus holds 4,973)
-    # Where chunk vectors live (rag/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
+    # Where chunk vectors live (rag/index/vectorstore.py): "faiss" files in the index folder, or "milvus". An existing
     # index is read from the store its manifest names; a build into it must name the same store.
     vector_store: str = "faiss"
     ann_threshold: int = ANN_THRESHOLD  # rows above which a build makes an approximate (HNSW) index
@@ -206,8 +206,8 @@ class Settings:
                                  milvus_collection=self.milvus_collection)
 
     def load_limits(self, upload: bool = False):
-        """What one file may hold (rag.loading.LoadLimits); an upload in the chat is held to the upload limit."""
-        from rag.loading import LoadLimits
+        """What one file may hold (rag.ingest.loading.LoadLimits); an upload in the chat is held to the upload limit."""
+        from rag.ingest.loading import LoadLimits
 
         if upload:
             return LoadLimits(min(self.max_upload_bytes, self.max_file_bytes), self.max_article_bytes,

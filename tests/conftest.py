@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag.api import Citeline
-from rag.embedding import Embedder
+from rag.embed.embedding import Embedder
 from rag.settings import Settings
 
 # The vector backends a test runs against: Milvus Lite starts a server process of its own, so its variants are in
@@ -83,7 +83,7 @@ def ask_json(*args: str, **kwargs) -> dict:
 
 def milvus_collections(index_dir) -> dict[str, int]:
     """Collections in the index's Milvus Lite file, with their row counts, read through the real client."""
-    from rag import milvus_store
+    from rag.index import milvus_store
 
     uri = str(index_dir / "milvus.db")
     client = milvus_store.connect(uri)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import QuestionParts
+from rag.answer.answering import QuestionParts
 from rag.errors import BadQuestionError
 from tests.conftest import seed_line
 

@@ -23,7 +23,7 @@ def test_an_article_by_id_prefix_or_file_name(seed_app):
     for name in (summary.id, summary.id[:8], SEED.name, summary.source):
         article = seed_app.article(name)
         assert article.id == summary.id and article.lines[11].startswith(SEED.read_text().split("\n")[11][:30])
-    with pytest.raises(ArticleNotFoundError, match="no indexed article is 'nothing.txt'"):
+    with pytest.raises(ArticleNotFoundError, match=r"no indexed article is 'nothing\.txt'"):
         seed_app.article("nothing.txt")
     with pytest.raises(ArticleNotFoundError):
         seed_app.article(summary.id[:3])  # too short to be taken as an id's beginning

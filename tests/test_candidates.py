@@ -1,5 +1,5 @@
-"""Candidate rules of the reader (rag/candidates.py) that need no index: which mentions a sentence gives, and what
-a candidate is called."""
+"""Candidate rules of the reader (rag/answer/candidates.py) that need no index: which mentions a sentence gives,
+and what a candidate is called."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.candidates import CandidateExtractor, full_name
-from rag.nlp import NOUN_PHRASE
-from rag.question import analyse
+from rag.answer.candidates import CandidateExtractor, full_name
+from rag.answer.question import analyse
+from rag.ingest.nlp import NOUN_PHRASE
 from rag.schema import Article, Chunk, Hit, Span
 
 

@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from rag.chunking import Chunker
-from rag.loading import load_file, make_article
+from rag.ingest.chunking import Chunker
+from rag.ingest.loading import load_file, make_article
 from tests.conftest import SEED
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.dates import find_published, is_date_only, parse_date
+from rag.text.dates import find_published, is_date_only, parse_date
 
 
 @pytest.mark.parametrize(

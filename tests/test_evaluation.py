@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from rag.errors import CitelineError
-from rag.evaluation import load_dataset
+from rag.eval.evaluation import load_dataset
 from tests.conftest import BENCH, SEED, run_rag
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evaluators import (
+from rag.eval.evaluators import (
     AbstentionEvaluator,
     ArticleRetrievalEvaluator,
     ChoiceEvaluator,

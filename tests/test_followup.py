@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import BadQuestionError
-from rag.followup import rewrite
+from rag.retrieve.followup import rewrite
 
 CAMP = "Who was killed at Camp Taji?"
 

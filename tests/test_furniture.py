@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.furniture import furniture_lines, is_furniture
+from rag.ingest.furniture import furniture_lines, is_furniture
 from tests.conftest import SEED
 
 

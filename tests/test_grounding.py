@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grounding import SupportChecker, facts, split_cited
+from rag.answer.grounding import SupportChecker, facts, split_cited
 from tests.conftest import seed_line
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from rag.api import Citeline
 from rag.errors import BadQuestionError, CitelineError, IndexDamagedError, IndexMissingError, SettingsError
+from rag.index.store import MANIFEST, read_manifest
 from rag.settings import Settings
-from rag.store import MANIFEST, read_manifest
 from tests.conftest import SEED, seed_line
 
 QUESTION = "Who was killed at Camp Taji?"
@@ -204,7 +204,7 @@ def test_index_files_are_readable_by_other_users(make_app):
     """The manifest was written 0600 (mkstemp's mode), so no one else could read an index that was shared."""
     import stat
 
-    from rag.store import current_umask
+    from rag.files import current_umask
 
     app = make_app()
     app.index([SEED], progress=False)
@@ -212,7 +212,7 @@ def test_index_files_are_readable_by_other_users(make_app):
 
 
 def test_help_puts_the_answer_options_together_with_defaults_and_examples():
-    from rag.cli import build_parser
+    from rag.apps.cli import build_parser
 
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     text = commands["ask"].format_help()
@@ -225,7 +225,7 @@ def test_help_puts_the_answer_options_together_with_defaults_and_examples():
 
 
 def test_markdown_escaping_keeps_citation_markers_and_stops_links():
-    from rag.ui import _md
+    from rag.apps.ui import _md
 
     assert _md("were killed. [1] And wounded. [2]") == "were killed. [1] And wounded. [2]"
     assert _md("[click](javascript:alert(1)) ![x](y.png)") == "[click\\](javascript:alert(1)) ![x\\](y.png)"

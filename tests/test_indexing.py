@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rag.errors import CitelineError, IndexMismatchError
-from rag.indexing import index_lock
-from rag.store import read_manifest
+from rag.index.indexing import index_lock
+from rag.index.store import read_manifest
 from tests.conftest import BACKENDS, SEED, milvus_collections
 
 

@@ -15,9 +15,9 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+from rag.answer.grounding import SupportChecker
+from rag.answer.llm import GenerativeAnswerer, bundled_gguf
 from rag.api import Citeline
-from rag.grounding import SupportChecker
-from rag.llm import GenerativeAnswerer, bundled_gguf
 from rag.settings import Settings
 from tests.conftest import SEED, seed_line
 

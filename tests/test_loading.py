@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rag.loading import LoadError, LoadLimits, article_id, discover, file_sha256, load_file
+from rag.ingest.loading import LoadError, LoadLimits, article_id, discover, file_sha256, load_file
 from tests.conftest import SEED
 
 HTML = """<!doctype html>

@@ -16,8 +16,8 @@ import pytest
 
 from rag.api import Citeline
 from rag.errors import CitelineError
+from rag.index.store import read_manifest
 from rag.settings import Settings
-from rag.store import read_manifest
 from tests.conftest import ROOT, SEED, milvus_collections
 
 pytestmark = pytest.mark.slow  # a real database server

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rag.nlp import Annotator, lead_lines
+from rag.ingest.nlp import Annotator, lead_lines
 from rag.schema import Annotation, Article, Span
 from tests.conftest import SEED, seed_line
 
@@ -60,7 +60,7 @@ def test_the_lead_is_the_first_characters_of_reporting():
 def test_spacy_is_imported_without_pytorch_when_it_is_not_loaded():
     import subprocess
 
-    code = ("import sys; from rag.nlp import parse; parse('Who won?'); "
+    code = ("import sys; from rag.ingest.nlp import parse; parse('Who won?'); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -73,7 +73,7 @@ def test_another_thread_can_import_pytorch_while_spacy_is_imported():
     its model in another: PyTorch is refused to spaCy's thread only."""
     import subprocess
 
-    code = ("import sys, threading, time; from rag.nlp import pipeline; "
+    code = ("import sys, threading, time; from rag.ingest.nlp import pipeline; "
             "threading.Thread(target=pipeline, daemon=True).start(); time.sleep(0.3); "
             "import torch; print(torch.tensor([1, 2]).sum().item()); pipeline(); print('spacy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

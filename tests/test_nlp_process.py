@@ -16,8 +16,9 @@ from tests.conftest import seed_line
 COMPARE = """
 import json, sys
 from dataclasses import asdict
-from rag import nlp, nlp_process
-from rag.question import analyse
+from rag.answer import nlp_process
+from rag.ingest import nlp
+from rag.answer.question import analyse
 server = nlp_process.start()
 question = "Who was killed at Camp Taji?"
 lines = [(12, sys.argv[1])]
@@ -45,8 +46,9 @@ def test_the_served_analysis_and_spans_are_the_ones_parsed_here():
 
 FALLBACK = """
 import os, signal, sys
-from rag import nlp, nlp_process
-from rag.question import analyse
+from rag.answer import nlp_process
+from rag.ingest import nlp
+from rag.answer.question import analyse
 server = nlp_process.start()
 print(server.pid, flush=True)
 if sys.argv[1] == "server-killed":

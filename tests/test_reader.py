@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation import load_dataset
-from rag.metrics import normalize_answer
-from rag.reader_model import FORMAT, ReaderModel
+from rag.answer.reader_model import FORMAT, ReaderModel
+from rag.eval.evaluation import load_dataset
+from rag.eval.metrics import normalize_answer
 from tests.conftest import ask_json, run_rag, seed_line
 
 # Four short articles the tests write: two agree on who designed a lighthouse, two disagree on a flood's toll.
@@ -174,7 +174,7 @@ QUESTIONS = [
 
 
 def test_training_on_a_tiny_set_writes_a_model_that_answers(news_app, tmp_path):
-    from rag.reader_training import ReaderTrainer
+    from rag.eval.reader_training import ReaderTrainer
     from rag.settings import Settings
 
     folder = tmp_path / "tiny-set"

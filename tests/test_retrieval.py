@@ -6,7 +6,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rag.retrieval import Filters, RetrievalConfig, Retriever
+from rag.retrieve.retrieval import Filters, RetrievalConfig, Retriever
 from rag.settings import Settings
 from tests.conftest import BACKENDS, SEED, seed_line
 
@@ -144,7 +144,7 @@ def test_reranker_hook_with_a_tiny_cross_encoder(news, embedder, tmp_path):
 def test_langchain_retriever_inside_a_chain(news):
     from langchain_core.runnables import RunnableLambda
 
-    from rag.langchain_retriever import CitelineRetriever
+    from rag.apps.langchain_retriever import CitelineRetriever
 
     retriever = CitelineRetriever(app=news, k=3)
     chain = retriever | RunnableLambda(lambda docs: [(d.metadata["line_start"], d.page_content) for d in docs])

@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
-from rag import segments as segments_module
 from rag.errors import IndexMismatchError
-from rag.lexical import Bm25, Postings
-from rag.store import MANIFEST, open_index, read_manifest
+from rag.index import segments as segments_module
+from rag.index.lexical import Bm25, Postings
+from rag.index.store import MANIFEST, open_index, read_manifest
 from tests.conftest import ROOT, SEED
 
 TOPICS = ["flood", "ferry", "election", "harvest", "bridge", "storm", "museum", "strike", "rocket", "vaccine",
@@ -50,7 +50,7 @@ QUERIES = ["flood in Harwick3", "mayor promised help ferry", "river committee Tu
 def test_postings_score_as_bm25s_does_and_segments_as_one_index():
     import bm25s
 
-    from rag.lexical import tokenize
+    from rag.index.lexical import tokenize
 
     texts = [_article(n) for n in range(30)] + ["the of and"]
     reference = bm25s.BM25()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.short_answer import question_kind, short_answer
+from rag.answer.short_answer import question_kind, short_answer
 from tests.conftest import seed_line
 
 

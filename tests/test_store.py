@@ -14,8 +14,8 @@ import pytest
 
 from rag.api import Citeline
 from rag.errors import CitelineError, IndexMismatchError, IndexWriteError, SettingsError
+from rag.index.store import MANIFEST, open_index, read_manifest
 from rag.settings import Settings
-from rag.store import MANIFEST, open_index, read_manifest
 from tests.conftest import BACKENDS, ROOT, SEED, milvus_collections, run_rag, seed_line
 
 
@@ -106,12 +106,12 @@ def test_failed_build_leaves_the_previous_index(make_app, monkeypatch, tmp_path,
     extra = tmp_path / "extra.txt"
     extra.write_text("Flood hits Harwick\n\nThe river rose two metres overnight in Harwick.", encoding="utf-8")
 
-    import rag.segments
+    import rag.index.segments
 
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rag.segments, stage, explode)
+    monkeypatch.setattr(rag.index.segments, stage, explode)
     with pytest.raises(IndexWriteError, match=r"cannot write the index.*disk full.*unchanged"):
         app.index([SEED, extra], progress=False)
     monkeypatch.undo()
@@ -235,7 +235,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def test_hnsw_search_filtered_or_not_agrees_with_exact_search(tmp_path, monkeypatch):
-    from rag import faiss_store
+    from rag.index import faiss_store
 
     vectors = _clustered(3000, seed=1)
     record = faiss_store.write(tmp_path, 1, vectors, ann_threshold=1000)
@@ -268,7 +268,7 @@ def test_hnsw_search_filtered_or_not_agrees_with_exact_search(tmp_path, monkeypa
 def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds, tmp_path):
     from dataclasses import replace
 
-    from rag import milvus_store
+    from rag.index import milvus_store
 
     app = make_app(vector_store="milvus")
     app.index([copy_seeds], progress=False)
@@ -335,7 +335,7 @@ def test_an_unreachable_milvus_server_is_a_clear_error(make_app, copy_seeds):
 
 @pytest.mark.slow
 def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path):
-    from rag import milvus_store
+    from rag.index import milvus_store
 
     path = tmp_path / "milvus.db"
     holder = subprocess.Popen(
@@ -370,10 +370,10 @@ def test_vector_store_settings_are_checked_at_construction(setting, value, messa
 def test_the_faiss_path_does_not_import_pymilvus(seed_index_dir):
     code = (
         "import sys, numpy as np\n"
-        "from rag.api import Citeline\nfrom rag.cli import build_parser\nfrom rag.store import open_index\n"
+        "from rag.api import Citeline\nfrom rag.apps.cli import build_parser\nfrom rag.index.store import open_index\n"
         f"reader = open_index({str(seed_index_dir)!r}, 'all-MiniLM-L6-v2')\n"
         "assert reader.search(np.ones(384, dtype=np.float32), 3)\n"
-        "assert 'pymilvus' not in sys.modules and 'rag.milvus_store' not in sys.modules\nprint('ok')\n"
+        "assert 'pymilvus' not in sys.modules and 'rag.index.milvus_store' not in sys.modules\nprint('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.llm import bundled_gguf
 from rag.api import Citeline
-from rag.llm import bundled_gguf
+from rag.apps.ui import build_ui, launch, safe_upload_name
 from rag.settings import Settings
-from rag.ui import build_ui, launch, safe_upload_name
 from tests.conftest import SEED, seed_line
 
 CHROMIUM = Path("/usr/bin/chromium")

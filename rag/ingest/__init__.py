@@ -1,0 +1,1 @@
+"""Load: files and corpora into articles (numbered lines, furniture marked), then sentences and chunks."""

@@ -1,0 +1,1 @@
+"""Words, safe text and dates: the language helpers every stage shares."""
