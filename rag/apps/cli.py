@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -38,59 +39,34 @@ def _examples(command: str) -> str:
 
 def _settings_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (also CITELINE_<NAME> environment variables)")
-    group.add_argument("--index-dir", type=Path,
-                       help="where the index lives (default: index/ in the working folder, or CITELINE_INDEX_DIR)")
-    group.add_argument("--embedder", help="the bundled all-MiniLM-L6-v2 (default) or a local model folder")
-    group.add_argument("--embed-backend", choices=("onnx-int8", "onnx", "torch"),
-                       help="how vectors are computed: int8 ONNX (default, fastest), float ONNX, or PyTorch")
-    group.add_argument("--vector-store", choices=("faiss", "milvus"),
-                       help="where a new index keeps its vectors: FAISS files in the index folder (default) or Milvus;"
-                       " an existing index is read from the store its manifest names")
-    group.add_argument("--milvus-uri", help="http://host:19530 for a Milvus server, or a Milvus Lite file ending in .db"
-                       " (default: milvus.db in the index folder); the token comes from CITELINE_MILVUS_TOKEN")
-    group.add_argument("--milvus-collection", help="prefix of this index's Milvus collections (default citeline)")
+    _add_setting_flags(parent.add_argument_group("settings (also CITELINE_<NAME> environment variables)"), "settings")
     return parent
 
 
 def _retrieval_parent() -> argparse.ArgumentParser:
-    from rag.settings import Settings
+    parent = argparse.ArgumentParser(add_help=False)
+    _add_setting_flags(parent.add_argument_group("retrieval (also CITELINE_<NAME> environment variables)"),
+                       "retrieval")
+    _add_setting_flags(parent.add_argument_group("answering (also CITELINE_<NAME> environment variables)"),
+                       "answering")
+    return parent
+
+
+def _add_setting_flags(group, name: str) -> None:
+    """One flag per setting of the group, as its field in rag/settings.py describes it (name, help, choices)."""
+    from rag.settings import Settings, cli_fields, field_type
 
     defaults = Settings()
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("retrieval (also CITELINE_<NAME> environment variables)")
-    group.add_argument("-k", type=int, dest="top_k",
-                       help=f"passages to retrieve, 1 to {defaults.max_top_k} (default {defaults.top_k})")
-    group.add_argument("--mode", dest="retrieval_mode", choices=("hybrid", "dense", "bm25"),
-                       help="dense + BM25 (default), or one of them alone")
-    group.add_argument("--fusion", choices=("weighted", "rrf"), help="how dense and BM25 are combined"
-                       f" (default {defaults.fusion})")
-    group.add_argument("--dense-weight", type=float,
-                       help=f"dense share of a weighted fusion, 0..1 (default {defaults.dense_weight})")
-    group.add_argument("--reranker", help="folder of a sentence-transformers CrossEncoder to rerank with"
-                       " (default: none)")
-    answering = parent.add_argument_group("answering (also CITELINE_<NAME> environment variables)")
-    answering.add_argument("--answer-mode", choices=("extractive", "llm"),
-                           help="extractive sentences (default, no model) or a chat model's answer, checked line"
-                           " by line; without a usable model, the extractive answer with a note")
-    answering.add_argument("--min-support", type=float,
-                           help=f"support score, 0..1, below which a sentence answer (a question that asks for no"
-                           f" short answer) abstains (default {defaults.min_support}; higher abstains more)")
-    answering.add_argument("--min-confidence", type=float,
-                           help="the reader's confidence, 0..1, below which it answers 'not in the indexed"
-                           " articles' (default: the threshold chosen with its model)")
-    answering.add_argument("--reader-passages", type=int,
-                           help=f"passages the reader reads for a short answer (default {defaults.reader_passages})")
-    answering.add_argument("--reader-model",
-                           help="a reader model trained with `rag train-reader` (default: the bundled one)")
-    answering.add_argument("--answer-embed-sentences", type=int,
-                           help="sentences per answer scored by embedding (default 0: words, names and chunk"
-                           " similarity)")
-    answering.add_argument("--llm-backend", choices=("llama-cpp", "openai", "ollama"),
-                           help=f"where the chat model runs (default {defaults.llm_backend})")
-    answering.add_argument("--llm-model", help="GGUF path (llama-cpp) or model name (openai, ollama)")
-    answering.add_argument("--llm-url", help="base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    return parent
+    values = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(Settings)}
+    for f in cli_fields(name):
+        spec = f.metadata["cli"]
+        kind = field_type(f)
+        options: dict = {"dest": f.name, "help": spec["help"].format(default=values[f.name], **values)}
+        if kind in (int, float, Path):
+            options["type"] = kind
+        if spec["choices"]:
+            options["choices"] = tuple(spec["choices"])
+        group.add_argument(spec["flag"] or "--" + f.name.replace("_", "-"), **options)
 
 
 def _day(text: str):
@@ -155,14 +131,8 @@ def _add_index(commands, settings: argparse.ArgumentParser) -> None:
     index.add_argument("--prune", action="store_true", help="drop articles whose files no longer exist")
     index.add_argument("--rebuild", action="store_true",
                        help="start a new index from PATHs, replacing the old one once it is complete")
-    index.add_argument("--dense-chunks", type=int,
-                       help="chunks per article, from the top, that are embedded; 0 for all (default 4)")
     index.add_argument("--profile", action="store_true", help="print where the time went, stage by stage")
-    index.add_argument("--chunk-tokens", type=int, help="chunk size in embedder tokens, title included (default 160)")
-    index.add_argument("--chunk-overlap", type=int, dest="chunk_overlap_tokens",
-                       help="tokens shared by neighbouring chunks (default 64)")
-    index.add_argument("--ann-threshold", type=int,
-                       help="chunks above which the vector index is approximate (HNSW, recall checked; default 25000)")
+    _add_setting_flags(index.add_argument_group("indexing (also CITELINE_<NAME> environment variables)"), "index")
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -219,13 +189,9 @@ def _add_train(commands, settings: argparse.ArgumentParser, retrieval: argparse.
 
 
 def _settings(args: argparse.Namespace):
-    from rag.settings import Settings
+    from rag.settings import Settings, cli_fields
 
-    names = ("index_dir", "embedder", "embed_backend", "dense_chunks", "chunk_tokens", "chunk_overlap_tokens",
-             "top_k", "min_support", "answer_embed_sentences",
-             "retrieval_mode", "fusion", "dense_weight", "reranker", "answer_mode", "llm_backend", "llm_model",
-             "llm_url", "vector_store", "milvus_uri", "milvus_collection", "ann_threshold", "min_confidence",
-             "reader_passages", "reader_model")
+    names = [f.name for f in cli_fields()]
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
