@@ -183,6 +183,8 @@ class _SentenceView:
     words: list[str]
     stems: list[str]
     term_positions: list[int]  # token positions holding a question term
+    verb_positions: list[int]  # ... one of the question's verbs
+    focus_positions: list[int]  # ... the question's focus noun ("singer", "rockets")
     sentence_terms: float
     context_terms: float
     names: float
@@ -301,8 +303,10 @@ class CandidateExtractor:
         own = {stems[i] for i in positions}
         total = sum(weights.values()) or 1.0
         context_text, context_terms = surroundings(hit.article, sentence.line, cache, reporting=False)
+        verbs = [i for i, s in enumerate(stems) if s in question.verbs]
+        focus = [i for i, w in enumerate(words) if singular(w) == question.focus] if question.focus else []
         return _SentenceView(
-            hit, sentence, article_rank, line_position, starts, ends, words, stems, positions,
+            hit, sentence, article_rank, line_position, starts, ends, words, stems, positions, verbs, focus,
             sentence_terms=sum(weights[t] for t in own) / total if weights else 1.0,
             context_terms=sum(w for t, w in weights.items() if t not in own and t in context_terms) / total,
             names=name_score(question.names, sentence.text.lower(), context_text, NEAR_NAME),
@@ -353,7 +357,7 @@ class CandidateExtractor:
         f[_IN_TITLE] = contains_run(title, words[first : last + 1])
         f[_SENTENCE_START] = first == 0
         _nearness(f, question, view, first, last, weights)
-        _cues(f, question, view, first, last)
+        _cues(f, view, first, last)
         _slot(f, question, view, span, first, last)
         return np.array(f, dtype=np.float64)
 
@@ -371,13 +375,12 @@ def _nearness(f: list, question: Question, view: _SentenceView, first: int, last
     f[_WEIGHTED_WINDOW] = sum(weights[t] for t in near) / total
 
 
-def _cues(f: list, question: Question, view: _SentenceView, first: int, last: int) -> None:
+def _cues(f: list, view: _SentenceView, first: int, last: int) -> None:
     """The question's focus noun beside the mention ("the singer X"), and its verbs within WINDOW words."""
-    words, stems = view.words, view.stems
-    lo, hi = max(0, first - WINDOW), min(len(words), last + WINDOW + 1)
-    around = [words[i] for i in range(max(0, first - 3), min(len(words), last + 4)) if not first <= i <= last]
-    f[_FOCUS_NEAR] = bool(question.focus) and any(singular(w) == question.focus for w in [*around, words[last]])
-    f[_VERB_NEAR] = any(stems[i] in question.verbs for i in range(lo, hi) if not first <= i <= last)
+    # The focus noun within 3 words either side, or the mention's own last word ("18 rockets"); positions were
+    # found once per sentence, so most mentions (of sentences without either) cost nothing here.
+    f[_FOCUS_NEAR] = any(first - 3 <= i <= last + 3 and not first <= i < last for i in view.focus_positions)
+    f[_VERB_NEAR] = any(first - WINDOW <= i <= last + WINDOW and not first <= i <= last for i in view.verb_positions)
 
 
 def _slot(f: list, question: Question, view: _SentenceView, span: Span, first: int, last: int) -> None:

@@ -30,6 +30,7 @@ from rag.index.vectorstore import open_vectors
 from rag.schema import Annotation, Article, Chunk
 
 FORMAT_VERSION = 3  # 3: segments with BM25 postings; 2 (one generation, bm25s scores) needs a re-index
+ARTICLES_KEPT = 2000  # articles (texts and their lines) kept in memory once read, the most recent first
 ANNOTATIONS_KEPT = 5000  # articles' annotations kept in memory once read (a few KB each)
 MANIFEST = "manifest.json"
 FAISS_FLAT = {"backend": "faiss", "index": "flat"}  # what a manifest without a vector_store record means
@@ -358,7 +359,7 @@ class IndexReader:
             raise
         self.row_offsets = np.cumsum([0, *(s.chunks for s in manifest.segments)]).astype(np.int64)
         self.article_offsets = np.cumsum([0, *(s.articles for s in manifest.segments)]).astype(np.int64)
-        self._articles: dict[str, Article] = {}
+        self._articles: OrderedDict[str, Article] = OrderedDict()  # the last ARTICLES_KEPT read
         self._annotations: OrderedDict[str, Annotation | None] = OrderedDict()  # the last ANNOTATIONS_KEPT read
         self._bm25: Bm25 | None = None
         self._article_bm25: Bm25 | None = None
@@ -481,13 +482,20 @@ class IndexReader:
         return None
 
     def article(self, article_id: str) -> Article:
-        if article_id not in self._articles:
+        article = self._articles.get(article_id)
+        if article is None:
             part = self._holder(article_id)
             if part is None:
                 raise KeyError(article_id)
             found = part.query(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
-            self._articles[article_id] = self._article(found[0])
-        return self._articles[article_id]
+            article = self._articles[article_id] = self._article(found[0])
+            if len(self._articles) > ARTICLES_KEPT:  # a server's memory must not grow with the archive it reads
+                with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
+                    self._articles.popitem(last=False)
+        else:
+            with contextlib.suppress(KeyError):  # another thread dropped it meanwhile: it is still returned
+                self._articles.move_to_end(article_id)
+        return article
 
     def annotation(self, article_id: str) -> Annotation | None:
         """The phrases marked in the article's first lines when it was indexed; None for an index built before
