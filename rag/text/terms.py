@@ -60,7 +60,10 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS]
 
 
+@lru_cache(maxsize=16384)
 def term_set(text: str) -> frozenset[str]:
+    """The content words' stems. Cached: the sentence scorer and the reader both read each sentence read, and
+    questions in a conversation read the same articles again."""
     return frozenset(terms(text))
 
 
