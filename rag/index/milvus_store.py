@@ -22,11 +22,10 @@ import numpy as np
 
 from rag.errors import CitelineError
 from rag.index.vector_base import (
-    HNSW_EF_CONSTRUCTION,
-    HNSW_M,
     VectorBackend,
     VectorStoreConfig,
     beam,
+    hnsw_build_params,
     hnsw_missed,
     hnsw_record,
     incomplete,
@@ -195,7 +194,7 @@ def _create(client: Any, uri: str, name: str, index_dir: Path, dimension: int, a
     index_params = client.prepare_index_params()
     if approximate:
         index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
-                               params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
+                               params=hnsw_build_params())
     else:
         index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
     # Strong consistency: a search right after the build sees every row.

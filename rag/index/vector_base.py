@@ -192,6 +192,11 @@ def recall_at(found_scores: np.ndarray, found_rows: np.ndarray, exact_scores: np
     return float(hits.sum() / exact_scores.size)
 
 
+def hnsw_build_params() -> dict[str, int]:
+    """HNSW's graph parameters as Milvus names them."""
+    return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
+
+
 def hnsw_record(ef: int, recall: float) -> dict[str, Any]:
     """What a manifest records of an HNSW index that reached the recall target."""
     return {"index": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef,
