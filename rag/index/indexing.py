@@ -41,7 +41,8 @@ CHUNKER_VERSION = 1
 LOCK_FILE = ".lock"
 NO_VECTOR = -(2**62)  # a chunk past the article's dense_chunks: its vector stays zero, BM25 still finds it
 # A build writes at most this many articles to one segment, so that its memory grows with a segment, not with the
-# archive: the full rtqa2022 build (4,868 articles, one segment) peaked at 1,533 MiB, about 0.26 MiB an article.
+# archive: the rtqa2025 corpus (2,148 articles) built as one segment peaked at 952 MiB, in segments of 500 at
+# 662 MiB, as fast (BENCHMARKS.md). Fewer, larger segments answer a little faster.
 SEGMENT_ARTICLES = 2000
 MAX_ALIASES = 1000  # names kept for copies of one article (wire copies): enough for evaluation, bounded work
 
