@@ -42,7 +42,7 @@ LOCK_FILE = ".lock"
 NO_VECTOR = -(2**62)  # a chunk past the article's dense_chunks: its vector stays zero, BM25 still finds it
 # A build writes at most this many articles to one segment, so that its memory grows with a segment, not with the
 # archive: the rtqa2025 corpus (2,148 articles) built as one segment peaked at 952 MiB, in segments of 500 at
-# 662 MiB, as fast (BENCHMARKS.md). Fewer, larger segments answer a little faster.
+# 662 MiB, as fast (BENCHMARKS.md).
 SEGMENT_ARTICLES = 2000
 MAX_ALIASES = 1000  # names kept for copies of one article (wire copies): enough for evaluation, bounded work
 
