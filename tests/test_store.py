@@ -392,3 +392,17 @@ def test_rag_index_and_ask_on_milvus_lite_from_the_command_line(tmp_path):
                           "--milvus-uri", "http://127.0.0.1:9", "-q")
     assert unreachable.returncode == 2 and "http://127.0.0.1:9" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_the_reader_keeps_only_the_most_recent_articles_and_annotations():
+    """The store's caches are bounded (a server must not grow with the archive) and remember "no annotation"."""
+    from rag.index.store import _MISSING, _Recent
+
+    recent = _Recent(2)
+    recent.put("a", 1)
+    recent.put("b", None)
+    assert recent.get("a") == 1  # "a" is now the most recent
+    recent.put("c", 3)
+    assert recent.get("b") is _MISSING and recent.get("a") == 1 and recent.get("c") == 3
+    recent.put("d", None)
+    assert recent.get("d") is None and recent.get("a") is _MISSING

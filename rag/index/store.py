@@ -342,6 +342,33 @@ def damage_check(index_dir: Path, what: str):
 ARTICLE_COLUMNS = "id, doc_id, source, title, published, url, text, furniture, aliases"
 
 
+_MISSING = object()
+
+
+class _Recent:
+    """The last `size` values read, the least recently used dropped first: a server reads an archive's articles
+    over days, and its memory must not grow with them. Threads may share it (a race only costs a reread)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str) -> Any:
+        """The value kept for `key` (which may be None), or _MISSING."""
+        value = self._items.get(key, _MISSING)
+        if value is not _MISSING:
+            with contextlib.suppress(KeyError):  # another thread dropped it meanwhile: it is still returned
+                self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any) -> Any:
+        self._items[key] = value
+        while len(self._items) > self.size:
+            with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
+                self._items.popitem(last=False)
+        return value
+
+
 class IndexReader:
     """The segments a manifest names, read as one index: rows and article positions are numbered segment after
     segment; deleted articles are never returned and score nothing."""
@@ -359,8 +386,8 @@ class IndexReader:
             raise
         self.row_offsets = np.cumsum([0, *(s.chunks for s in manifest.segments)]).astype(np.int64)
         self.article_offsets = np.cumsum([0, *(s.articles for s in manifest.segments)]).astype(np.int64)
-        self._articles: OrderedDict[str, Article] = OrderedDict()  # the last ARTICLES_KEPT read
-        self._annotations: OrderedDict[str, Annotation | None] = OrderedDict()  # the last ANNOTATIONS_KEPT read
+        self._articles = _Recent(ARTICLES_KEPT)
+        self._annotations = _Recent(ANNOTATIONS_KEPT)
         self._bm25: Bm25 | None = None
         self._article_bm25: Bm25 | None = None
         self._layout: ArticleLayout | None = None
@@ -483,35 +510,26 @@ class IndexReader:
 
     def article(self, article_id: str) -> Article:
         article = self._articles.get(article_id)
-        if article is None:
+        if article is _MISSING:
             part = self._holder(article_id)
             if part is None:
                 raise KeyError(article_id)
             found = part.query(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
-            article = self._articles[article_id] = self._article(found[0])
-            if len(self._articles) > ARTICLES_KEPT:  # a server's memory must not grow with the archive it reads
-                with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
-                    self._articles.popitem(last=False)
-        else:
-            with contextlib.suppress(KeyError):  # another thread dropped it meanwhile: it is still returned
-                self._articles.move_to_end(article_id)
+            article = self._articles.put(article_id, self._article(found[0]))
         return article
 
     def annotation(self, article_id: str) -> Annotation | None:
         """The phrases marked in the article's first lines when it was indexed; None for an index built before
         articles were annotated, or with another annotator."""
-        if article_id in self._annotations:
-            self._annotations.move_to_end(article_id)
-            return self._annotations[article_id]
+        kept = self._annotations.get(article_id)
+        if kept is not _MISSING:
+            return kept
         row = None
         part = self._holder(article_id) if self.manifest.annotator else None
         if part is not None and part.has_annotations:
             found = part.query("SELECT lines, spans FROM annotations WHERE article_id = ?", (article_id,))
             row = found[0] if found else None
-        annotation = self._annotations[article_id] = Annotation.from_json(*row) if row else None
-        while len(self._annotations) > ANNOTATIONS_KEPT:
-            self._annotations.popitem(last=False)
-        return annotation
+        return self._annotations.put(article_id, Annotation.from_json(*row) if row else None)
 
     def annotated_ids(self) -> set[str]:
         if not self.manifest.annotator:
