@@ -254,8 +254,8 @@ class Citeline:
         counts = np.bincount(layout.row_article[layout.live_rows], minlength=len(layout.ids))
         chunks = {article_id: int(n) for article_id, n in zip(layout.ids, counts, strict=True)}
         keys = {article_id: sorted(k) for article_id, k in zip(layout.ids, layout.keys, strict=True)}
-        return [ArticleSummary(a.id, a.source, a.title, a.published, chunks.get(a.id, 0), a.doc_id, keys.get(a.id, []))
-                for a in reader.articles()]
+        return [ArticleSummary(i, source, title, published, chunks.get(i, 0), doc_id, keys.get(i, []))
+                for i, source, title, published, doc_id in reader.headers()]
 
     def article_ids(self) -> set[str]:
         """Ids of the indexed articles, without reading any article."""

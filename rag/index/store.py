@@ -551,6 +551,16 @@ class IndexReader:
             found.sort(key=lambda a: a.source)
         return found
 
+    def headers(self) -> list[tuple[str, str, str, str, str]]:
+        """Every live article's id, source, title, date and corpus id, ordered by source, without reading a text:
+        the articles table keeps its small columns first."""
+        found = [row for part in self.parts
+                 for row in part.query("SELECT id, source, title, published, doc_id FROM articles ORDER BY source")
+                 if row[0] not in part.deleted]
+        if len(self.parts) > 1:
+            found.sort(key=lambda row: row[1])
+        return found
+
     def _article(self, row: tuple) -> Article:
         try:
             return article_from_row(row)
