@@ -34,8 +34,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9$€£%]+(?:['’.,-][A-Za-z0-9]+)*")
 _TRIM = " \t\"'“”‘’()[],.;:"
 _DASH = re.compile(r"^.*\s[–—−-]\s+")  # "NEW YORK − Columbia University": the dateline is not the answer
 # Sums and shares the English pipeline sometimes leaves inside a longer phrase ("a $9,000 fine and jail time").
-_AMOUNT = re.compile(r"(?<![\w$€£])[$€£]\s?\d[\d,]*(?:\.\d+)?(?:\s(?:million|billion|trillion))?(?![\w])"
-                     r"|(?<![\w.])\d+(?:\.\d+)?(?:%|\spercent\b)")
+_AMOUNT = re.compile(r"(?P<MONEY>(?<![\w$€£])[$€£]\s?\d[\d,]*(?:\.\d+)?(?:\s(?:million|billion|trillion))?(?![\w]))"
+                     r"|(?P<PERCENT>(?<![\w.])\d+(?:\.\d+)?(?:%|\spercent\b))")
 _LONGEST_APPROXIMATE = max(len(words) for words in APPROXIMATE)
 
 # The evidence of one mention, in this order.
@@ -229,7 +229,7 @@ class CandidateExtractor:
         for view in views:
             article = view.hit.article
             if article.id not in titles:
-                titles[article.id] = [w.lower() for w in _TOKEN.findall(article.title)]
+                titles[article.id] = _words(article.title)
             extraction.mentions.extend(self._sentence_mentions(extraction, view, titles[article.id]))
         return extraction
 
@@ -249,7 +249,7 @@ class CandidateExtractor:
 
     def phrase_mentions(self, extraction: Extraction, phrase: str) -> list[Mention]:
         """Every place the read sentences state `phrase` (a choice of a multiple-choice question), as mentions."""
-        wanted = [w.lower() for w in _TOKEN.findall(phrase)]
+        wanted = _words(phrase)
         if not wanted:
             return []
         found = []
@@ -262,9 +262,8 @@ class CandidateExtractor:
                 known = [s for s in self.spans(view.hit.article, view.sentence.line, False) if s.start <= start < s.end]
                 base = known[0] if known else Span(view.sentence.line, start, end, NOUN_PHRASE)
                 span = Span(view.sentence.line, start, end, base.label, base.role, base.head)
-                title = [w.lower() for w in _TOKEN.findall(view.hit.article.title)]
                 mention = self.mention(extraction.question, view, span, extraction.weights, extraction.top_score,
-                                       title, keep_question_words=True)
+                                       _words(view.hit.article.title), keep_question_words=True)
                 if mention is not None:
                     found.append(mention)
         return found
@@ -400,6 +399,11 @@ def _slot(f: list, question: Question, view: _SentenceView, span: Span, first: i
     f[_SLOT_MATCH] = f[_ROLE_MATCH] * f[_HEAD_MATCH]
 
 
+def _words(text: str) -> list[str]:
+    """The text's tokens as a sentence view holds them (lower case), to compare runs of words."""
+    return [w.lower() for w in _TOKEN.findall(text)]
+
+
 def _missed_amounts(article: Article, sentence: Sentence, spans: Sequence[Span]) -> list[Span]:
     """Sums and percentages of the sentence that no amount entity covers, as amount spans of their own."""
     line_text = article.lines[sentence.line - 1]
@@ -407,8 +411,7 @@ def _missed_amounts(article: Article, sentence: Sentence, spans: Sequence[Span])
     for match in _AMOUNT.finditer(line_text, sentence.start, sentence.end):
         start, end = match.span()
         if not any(s.label in AMOUNTS and s.start <= start and end <= s.end for s in spans):
-            label = "PERCENT" if match.group(0)[-1] in "%t" else "MONEY"
-            found.append(Span(sentence.line, start, end, label, "", ""))
+            found.append(Span(sentence.line, start, end, match.lastgroup, "", ""))
     return found
 
 
