@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.context import name_score, surroundings
+from rag.answer.places import place_fit
 from rag.answer.question import LABEL_CLASS, Question, singular
 from rag.ingest.chunking import Sentence, line_sentences
 from rag.ingest.nlp import AMOUNTS, APPROXIMATE, NOUN_PHRASE
@@ -70,6 +71,8 @@ MENTION_FEATURES = (
     "label_prior",  # learned P(its entity label | what the question asks), set by the reader
     "title_fit",  # in_title x label_prior: a headline name counts when it is of the kind asked for
     "sentence_fit",  # sentence_terms x label_prior: so does a name in a sentence that matches the question
+    "place_fits",  # a country for "which country", a state for "which state" (rag/answer/places.py)
+    "place_misfits",  # ... anything else for those; a country or a state for "which city"
 )
 # The evidence of a candidate: its mentions' scores (set by the reader) and how widely it is stated.
 CANDIDATE_FEATURES = (
@@ -99,6 +102,8 @@ _IS_NOUN_PHRASE = M["is_noun_phrase"]
 _LEFT_MATCH = M["left_match"]
 _LINE_POSITION = M["line_position"]
 _NAMES = M["names"]
+_PLACE_FITS = M["place_fits"]
+_PLACE_MISFITS = M["place_misfits"]
 _PREPOSITION = M["preposition"]
 _PROXIMITY = M["proximity"]
 _QUESTION_OVERLAP = M["question_overlap"]
@@ -332,11 +337,13 @@ class CandidateExtractor:
         if not key or (overlap >= 1.0 and not keep_question_words):  # words of the question are not answers
             return None
         return Mention(text, key, span.label, hit.article, view.sentence, span, hit.rank, view.article_rank,
-                       self._features(question, view, span, first, last, overlap, weights, top_score, title, text))
+                       self._features(question, view, span, first, last, overlap, weights, top_score, title, text,
+                                      key))
 
     @staticmethod
     def _features(question: Question, view: _SentenceView, span: Span, first: int, last: int, overlap: float,
-                  weights: dict[str, float], top_score: float, title: list[str], text: str) -> np.ndarray:
+                  weights: dict[str, float], top_score: float, title: list[str], text: str, key: str
+                  ) -> np.ndarray:
         hit, words = view.hit, view.words
         f = [0.0] * len(MENTION_FEATURES)  # a list while it is filled: item by item it is faster than numpy
         f[_CLASS_MATCH] = LABEL_CLASS.get(span.label, "THING") == question.answer_class
@@ -358,6 +365,7 @@ class CandidateExtractor:
         _nearness(f, question, view, first, last, weights)
         _cues(f, view, first, last)
         _slot(f, question, view, span, first, last)
+        f[_PLACE_FITS], f[_PLACE_MISFITS] = place_fit(question.focus, key)
         return np.array(f, dtype=np.float64)
 
 
@@ -424,7 +432,8 @@ def _past_approximation(words: list[str], first: int, last: int) -> int:
     return first
 
 
-_MERGED_CLASSES = {"PERSON", "ORG", "PLACE", "WORK", "EVENT", "NORP"}
+# Places are not merged: Mexico is not New Mexico, nor Texas North Texas.
+_MERGED_CLASSES = {"PERSON", "ORG", "WORK", "EVENT", "NORP"}
 
 
 def _inside(short: list[str], long: list[str]) -> bool:
