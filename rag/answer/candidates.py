@@ -295,20 +295,12 @@ class CandidateExtractor:
 
     def _view(self, question: Question, hit: Hit, sentence: Sentence, article_rank: int, line_position: int,
               weights: dict[str, float], cache: dict) -> _SentenceView:
-        line_text = hit.article.lines[sentence.line - 1]
-        starts, ends, words = [], [], []
-        for match in _TOKEN.finditer(line_text, sentence.start, sentence.end):
-            starts.append(match.start())
-            ends.append(match.end())
-            words.append(match.group(0).lower())
+        starts, ends, words = _tokens(hit.article.lines[sentence.line - 1], sentence)
         stems = [stem(w) for w in words]
-        positions = [i for i, (w, s) in enumerate(zip(words, stems, strict=True))
-                     if s in weights and w not in STOPWORDS]
+        positions, verbs, focus = _positions(question, words, stems, weights)
         own = {stems[i] for i in positions}
         total = sum(weights.values()) or 1.0
         context_text, context_terms = surroundings(hit.article, sentence.line, cache, reporting=False)
-        verbs = [i for i, s in enumerate(stems) if s in question.verbs]
-        focus = [i for i, w in enumerate(words) if singular(w) == question.focus] if question.focus else []
         return _SentenceView(
             hit, sentence, article_rank, line_position, starts, ends, words, stems, positions, verbs, focus,
             sentence_terms=sum(weights[t] for t in own) / total if weights else 1.0,
@@ -367,6 +359,25 @@ class CandidateExtractor:
         _slot(f, question, view, span, first, last)
         f[_PLACE_FITS], f[_PLACE_MISFITS] = place_fit(question.focus, key)
         return np.array(f, dtype=np.float64)
+
+
+def _tokens(line_text: str, sentence: Sentence) -> tuple[list[int], list[int], list[str]]:
+    """The sentence's tokens: where each starts and ends in its line, and its lower-cased text."""
+    starts, ends, words = [], [], []
+    for match in _TOKEN.finditer(line_text, sentence.start, sentence.end):
+        starts.append(match.start())
+        ends.append(match.end())
+        words.append(match.group(0).lower())
+    return starts, ends, words
+
+
+def _positions(question: Question, words: list[str], stems: list[str], weights: dict[str, float]
+               ) -> tuple[list[int], list[int], list[int]]:
+    """Where the question's words, its verbs and its focus noun stand among a sentence's tokens."""
+    terms = [i for i, (w, s) in enumerate(zip(words, stems, strict=True)) if s in weights and w not in STOPWORDS]
+    verbs = [i for i, s in enumerate(stems) if s in question.verbs]
+    focus = [i for i, w in enumerate(words) if singular(w) == question.focus] if question.focus else []
+    return terms, verbs, focus
 
 
 def _nearness(f: list, question: Question, view: _SentenceView, first: int, last: int,
