@@ -205,6 +205,14 @@ class Extraction:
     weights: dict[str, float]
     articles_read: int
     top_score: float
+    titles: dict[str, list[str]] = field(default_factory=dict)  # article id -> its title's words
+
+    def title_words(self, article: Article) -> list[str]:
+        """The article's title as words, tokenised once for every mention of the article."""
+        words = self.titles.get(article.id)
+        if words is None:
+            words = self.titles[article.id] = _words(article.title)
+        return words
 
 
 def term_weights(question: Question, texts: Sequence[frozenset[str]]) -> dict[str, float]:
@@ -230,12 +238,9 @@ class CandidateExtractor:
         if prefetch is not None:
             prefetch([(v.hit.article, v.sentence.line) for v in views if v.sentence_terms >= CLOSE_READING])
         extraction = Extraction(question, [], views, weights, len({h.article.id for h in hits}), top_score)
-        titles: dict[str, list[str]] = {}
         for view in views:
-            article = view.hit.article
-            if article.id not in titles:
-                titles[article.id] = _words(article.title)
-            extraction.mentions.extend(self._sentence_mentions(extraction, view, titles[article.id]))
+            extraction.mentions.extend(self._sentence_mentions(extraction, view,
+                                                               extraction.title_words(view.hit.article)))
         return extraction
 
     def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str]) -> list[Mention]:
@@ -268,7 +273,7 @@ class CandidateExtractor:
                 base = known[0] if known else Span(view.sentence.line, start, end, NOUN_PHRASE)
                 span = Span(view.sentence.line, start, end, base.label, base.role, base.head)
                 mention = self.mention(extraction.question, view, span, extraction.weights, extraction.top_score,
-                                       _words(view.hit.article.title), keep_question_words=True)
+                                       extraction.title_words(view.hit.article), keep_question_words=True)
                 if mention is not None:
                     found.append(mention)
         return found
