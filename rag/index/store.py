@@ -544,21 +544,20 @@ class IndexReader:
 
     def articles(self) -> list[Article]:
         """Every live article, ordered by source."""
-        found = [self._article(r) for part in self.parts
-                 for r in part.query(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY source")
-                 if r[0] not in part.deleted]
-        if len(self.parts) > 1:
-            found.sort(key=lambda a: a.source)
-        return found
+        return [self._article(row) for row in self._live_rows(ARTICLE_COLUMNS, source_at=2)]
 
     def headers(self) -> list[tuple[str, str, str, str, str]]:
         """Every live article's id, source, title, date and corpus id, ordered by source, without reading a text:
         the articles table keeps its small columns first."""
+        return self._live_rows("id, source, title, published, doc_id", source_at=1)
+
+    def _live_rows(self, columns: str, source_at: int) -> list[tuple]:
+        """`columns` (the id first) of every live article of every segment, ordered by source (column
+        `source_at`)."""
         found = [row for part in self.parts
-                 for row in part.query("SELECT id, source, title, published, doc_id FROM articles ORDER BY source")
-                 if row[0] not in part.deleted]
+                 for row in part.query(f"SELECT {columns} FROM articles ORDER BY source") if row[0] not in part.deleted]
         if len(self.parts) > 1:
-            found.sort(key=lambda row: row[1])
+            found.sort(key=lambda row: row[source_at])
         return found
 
     def _article(self, row: tuple) -> Article:
