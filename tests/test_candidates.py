@@ -58,3 +58,24 @@ def test_an_amount_is_the_figure_even_where_the_parser_missed_it():
     assert labels["$9,000"] == "MONEY" and labels["$9,000 fine and potential jail time"] == NOUN_PHRASE
     assert labels["33,000"] == "CARDINAL" and not any(text.startswith("around") for text in labels)
     assert {m.key for m in mentions if m.label == "CARDINAL"} == {"33000"}
+
+
+def test_phrases_of_a_kind_that_cannot_answer_are_counted_but_not_weighed():
+    """With the reader's answer typing, a sentence's place names are not scored for "how much" (half of all
+    mentions are of a kind that cannot answer), but the sentence still counts as stating a phrase; every other
+    mention is the same as without the typing."""
+    line = "In Manhattan, Merchan gave Trump a $9,000 fine."
+    article = Article("a1", "a.txt", "Fines", f"Fines\n\n{line}")
+    hit = Hit(Chunk("a1", 3, 3, line), article, score=1.0, rank=1)
+    spans = [Span(3, line.index("Manhattan"), line.index(","), "GPE", "pobj", "in"),
+             Span(3, line.index("$9,000"), line.index(" fine"), "MONEY", "nmod", "fine")]
+    extractor = CandidateExtractor(lambda article, number, parse=True: spans if number == 3 else [])
+    question = analyse("How much was Donald Trump fined?")
+    everything = extractor.extract(question, [hit])
+    typed = extractor.extract(question, [hit], lambda label: label == "MONEY")
+    assert {m.label for m in everything.mentions} == {"GPE", "MONEY"}
+    assert [m.text for m in typed.mentions] == ["$9,000"]
+    assert typed.mentions[0].features.tolist() == everything.mentions[1].features.tolist()
+    assert [v.sentence.line for v in typed.mentioned] == [v.sentence.line for v in everything.mentioned] == [3]
+    nothing = extractor.extract(question, [hit], lambda label: False)
+    assert nothing.mentions == [] and len(nothing.mentioned) == 1

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -195,6 +196,16 @@ class _SentenceView:
     names: float
 
 
+class _Phrase(NamedTuple):
+    """A span's words as an answer gives them: its text, its key, its tokens first..last in the sentence."""
+
+    text: str
+    key: str
+    first: int
+    last: int
+    overlap: float  # share of its content words that are the question's
+
+
 @dataclass
 class Extraction:
     """The mentions found in the passages read, and the sentences they were found in."""
@@ -206,6 +217,7 @@ class Extraction:
     articles_read: int
     top_score: float
     titles: dict[str, list[str]] = field(default_factory=dict)  # article id -> its title's words
+    mentioned: list[_SentenceView] = field(default_factory=list)  # the sentences that state any phrase
 
     def title_words(self, article: Article) -> list[str]:
         """The article's title as words, tokenised once for every mention of the article."""
@@ -227,7 +239,11 @@ class CandidateExtractor:
     def __init__(self, spans: SpanLookup):
         self.spans = spans
 
-    def extract(self, question: Question, hits: Sequence[Hit]) -> Extraction:
+    def extract(self, question: Question, hits: Sequence[Hit], wanted: Callable[[str], bool] | None = None
+                ) -> Extraction:
+        """The mentions of the passages' sentences. `wanted(label)` says which kinds of phrase can answer the
+        question (the reader's answer typing): the others are counted but not weighed, which halves the work;
+        None weighs every mention (training learns from them all)."""
         sentences = self._sentences(hits)
         weights = term_weights(question, [term_set(s.text) for _, s, _, _ in sentences])
         top_score = max((h.score for h in hits), default=1.0) or 1.0
@@ -239,23 +255,30 @@ class CandidateExtractor:
             prefetch([(v.hit.article, v.sentence.line) for v in views if v.sentence_terms >= CLOSE_READING])
         extraction = Extraction(question, [], views, weights, len({h.article.id for h in hits}), top_score)
         for view in views:
-            extraction.mentions.extend(self._sentence_mentions(extraction, view,
-                                                               extraction.title_words(view.hit.article)))
+            found, stated = self._sentence_mentions(extraction, view, extraction.title_words(view.hit.article),
+                                                    wanted)
+            extraction.mentions.extend(found)
+            if stated:
+                extraction.mentioned.append(view)
         return extraction
 
-    def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str]) -> list[Mention]:
-        """The mentions of one sentence: its phrases as annotated (parsed now if it is read closely), and the
-        amounts the parser left inside them."""
+    def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str],
+                           wanted: Callable[[str], bool] | None) -> tuple[list[Mention], bool]:
+        """The mentions of one sentence (its phrases as annotated, parsed now if it is read closely, and the
+        amounts the parser left inside them) that are `wanted`, and whether it states any phrase at all."""
         article, sentence = view.hit.article, view.sentence
         spans = self.spans(article, sentence.line, view.sentence_terms >= CLOSE_READING)
-        found = []
+        found, stated = [], False
         for span in [*spans, *_missed_amounts(article, sentence, spans)]:
             if span.start >= sentence.start and span.end <= sentence.end:
-                mention = self.mention(extraction.question, view, span, extraction.weights, extraction.top_score,
-                                       title)
-                if mention is not None:
-                    found.append(mention)
-        return found
+                phrase = self._phrase(extraction.question, view, span)
+                if phrase is None:
+                    continue
+                stated = True
+                if wanted is None or wanted(span.label):
+                    found.append(self._mention(extraction.question, view, span, phrase, extraction.weights,
+                                               extraction.top_score, title))
+        return found, stated
 
     def phrase_mentions(self, extraction: Extraction, phrase: str) -> list[Mention]:
         """Every place the read sentences state `phrase` (a choice of a multiple-choice question), as mentions."""
@@ -315,8 +338,15 @@ class CandidateExtractor:
 
     def mention(self, question: Question, view: _SentenceView, span: Span, weights: dict[str, float],
                 top_score: float, title: list[str], keep_question_words: bool = False) -> Mention | None:
-        hit = view.hit
-        line_text = hit.article.lines[span.line - 1]
+        phrase = self._phrase(question, view, span, keep_question_words)
+        return None if phrase is None else self._mention(question, view, span, phrase, weights, top_score, title)
+
+    @staticmethod
+    def _phrase(question: Question, view: _SentenceView, span: Span, keep_question_words: bool = False
+                ) -> _Phrase | None:
+        """The span's words as an answer would give them; None when it is no answer (too long, only the
+        question's own words)."""
+        line_text = view.hit.article.lines[span.line - 1]
         raw = line_text[span.start : span.end]
         dateline = _DASH.match(raw)
         start = span.start + (dateline.end() if dateline else 0)
@@ -327,15 +357,20 @@ class CandidateExtractor:
         if first > last or last - first + 1 > MAX_MENTION_WORDS:
             return None
         text = line_text[view.starts[first] : view.ends[last]].strip(_TRIM)
-        mention_words = view.words[first : last + 1]
-        content = [w for w in mention_words if w not in STOPWORDS]
+        content = [w for w in view.words[first : last + 1] if w not in STOPWORDS]
         overlap = sum(1 for w in content if w in question.words) / len(content) if content else 1.0
         key = normalize_answer(text)
         if not key or (overlap >= 1.0 and not keep_question_words):  # words of the question are not answers
             return None
-        return Mention(text, key, span.label, hit.article, view.sentence, span, hit.rank, view.article_rank,
-                       self._features(question, view, span, first, last, overlap, weights, top_score, title, text,
-                                      key))
+        return _Phrase(text, key, first, last, overlap)
+
+    def _mention(self, question: Question, view: _SentenceView, span: Span, phrase: _Phrase,
+                 weights: dict[str, float], top_score: float, title: list[str]) -> Mention:
+        hit = view.hit
+        return Mention(phrase.text, phrase.key, span.label, hit.article, view.sentence, span, hit.rank,
+                       view.article_rank,
+                       self._features(question, view, span, phrase.first, phrase.last, phrase.overlap, weights,
+                                      top_score, title, phrase.text, phrase.key))
 
     @staticmethod
     def _features(question: Question, view: _SentenceView, span: Span, first: int, last: int, overlap: float,

@@ -25,8 +25,10 @@ def surroundings(article: Article, line: int, cache: dict, *, reporting: bool) -
         else:
             around = [n for n in range(line - CONTEXT_LINES, line + CONTEXT_LINES + 1)
                       if n != line and 1 <= n <= len(lines) and n not in furniture]
-        text = "\n".join([article.title, *(lines[n - 1] for n in around)]).lower()
-        cache[key] = (text, term_set(text))
+        parts = [article.title, *(lines[n - 1] for n in around)]
+        # The terms of each line are cached once for every sentence and question that reads it (the same set
+        # as the terms of the joined text: no word spans two lines).
+        cache[key] = ("\n".join(parts).lower(), frozenset().union(*map(term_set, parts)))
     return cache[key]
 
 

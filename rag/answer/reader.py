@@ -193,11 +193,22 @@ class Reader:
             return reading
         reading.extractor = CandidateExtractor(SpanSource(annotations, self.annotator, self.lead_chars,
                                                           self._parsed, self._lock))
-        extraction = reading.extractor.extract(parsed, hits)
+        extraction = reading.extractor.extract(parsed, hits, self._answer_kinds(parsed))
         reading.extraction = extraction
         reading.candidates = self.rank(extraction)
         reading.confidence = self.answerability(reading, hits)
         return reading
+
+    def _answer_kinds(self, question: Question) -> Callable[[str], bool]:
+        """Whether a phrase of a label can answer the question (see `typed`), each label judged once."""
+        priors, judged = self.model.priors, {}
+
+        def wanted(label: str) -> bool:
+            if label not in judged:
+                judged[label] = priors.probability(label, question.answer_class, question.key) >= TYPE_FLOOR
+            return judged[label]
+
+        return wanted
 
     def rank(self, extraction: Extraction) -> list[Candidate]:
         """Score every mention, group them into answers, score the answers: best first."""
@@ -265,9 +276,10 @@ def answerable_features(reading: Reading, hits: Sequence[Hit]) -> np.ndarray:
         f["top_sentence_terms"] = best[M["sentence_terms"]]
         f["top_names"] = best[M["names"]]
         f["top_window"] = best[M["weighted_window"]]
-        mentions = reading.extraction.mentions if reading.extraction else []
-        f["max_sentence_terms"] = max((m.features[M["sentence_terms"]] for m in mentions), default=0.0)
-        f["max_names"] = max((m.features[M["names"]] for m in mentions), default=0.0)
+        # Over every sentence that states a phrase, whether or not of the kind asked for.
+        stated = reading.extraction.mentioned if reading.extraction else []
+        f["max_sentence_terms"] = max((v.sentence_terms for v in stated), default=0.0)
+        f["max_names"] = max((v.names for v in stated), default=0.0)
         f["mass_5"] = sum(c.probability for c in candidates[:5])
         asked = reading.question.answer_class
         f["class_candidates"] = math.log1p(sum(1 for c in candidates if c.answer_class == asked))
