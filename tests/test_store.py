@@ -406,3 +406,15 @@ def test_the_reader_keeps_only_the_most_recent_articles_and_annotations():
     assert recent.get("b") is _MISSING and recent.get("a") == 1 and recent.get("c") == 3
     recent.put("d", None)
     assert recent.get("d") is None and recent.get("a") is _MISSING
+
+
+def test_an_articles_rows_are_looked_up_from_the_layout():
+    """The layout answers "which chunk rows are this article's" from one sort, as a scan of every row would."""
+    from rag.index.store import ArticleLayout
+
+    row_article = np.array([2, 0, 0, 1, 2, 2, 0])
+    layout = ArticleLayout(["a", "b", "c", "d"], [""] * 4, [set()] * 4, np.zeros(4, dtype=np.int64), row_article,
+                           np.ones(4, dtype=bool), np.ones(7, dtype=bool))
+    for position in range(4):
+        assert layout.article_rows(position).tolist() == np.flatnonzero(row_article == position).tolist()
+    assert layout.article_rows(3).tolist() == []

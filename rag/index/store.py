@@ -10,6 +10,7 @@ deleted from each. A change that dies before that rename leaves the previous man
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -222,6 +223,18 @@ class ArticleLayout:
     row_article: np.ndarray  # article position of every chunk row
     live: np.ndarray  # False for positions of deleted articles
     live_rows: np.ndarray  # False for the chunk rows of deleted articles
+
+    @functools.cached_property
+    def _by_article(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.row_article, kind="stable")
+        bounds = np.searchsorted(self.row_article[order], np.arange(len(self.ids) + 1))
+        return order, bounds
+
+    def article_rows(self, position: int) -> np.ndarray:
+        """The chunk rows of the article at `position`, in row order: sorted once per opened index (a scan of
+        every row per article was 2 ms a question on an 11,000-article index)."""
+        order, bounds = self._by_article
+        return order[bounds[position] : bounds[position + 1]]
 
     @classmethod
     def read(cls, db: sqlite3.Connection, size: int, count: int, deleted: Iterable[str] = ()) -> ArticleLayout:

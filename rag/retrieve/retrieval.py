@@ -146,7 +146,8 @@ class Retriever:
         best_dense = _best_per_article(found.dense, layout.row_article)
         floor = min(found.dense.values()) if found.dense else 0.0
         best_chunk_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
-        np.maximum.at(best_chunk_bm25, layout.row_article, found.chunk_bm25)
+        scoring = np.flatnonzero(found.chunk_bm25)  # the rest add nothing to a maximum that starts at 0
+        np.maximum.at(best_chunk_bm25, layout.row_article[scoring], found.chunk_bm25[scoring])
         return {
             "dense": np.array([best_dense.get(a, floor) for a in found.articles]),
             "chunk_bm25": best_chunk_bm25[found.articles],
@@ -191,7 +192,7 @@ class Retriever:
         chunks that have a vector, see Settings.dense_chunks), then the rest by embedding, then by BM25."""
         dense_rows, dense, chunk_bm25 = found.dense_rows, found.dense, found.chunk_bm25
         by_dense = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
-        all_rows = np.flatnonzero(self.reader.layout().row_article == position)
+        all_rows = self.reader.layout().article_rows(position)
         by_bm25 = [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
         head = by_dense[:1] + [r for r in by_bm25[:1] if chunk_bm25[r] > 0]
         return list(dict.fromkeys(head + by_dense + by_bm25))
