@@ -47,7 +47,7 @@ def main() -> int:
     previous_app = PreviousAnswerer(settings, embedder=reader_app.embedder)
     results = {}
     for name, app in (("reader", reader_app), ("previous", previous_app)):
-        result = Evaluator(app, dataset, k=settings.top_k, use_dates=args.use_dates).run(progress=True)
+        result = Evaluator(app, dataset, k=settings.retrieval.top_k, use_dates=args.use_dates).run(progress=True)
         results[name] = result["summary"]
         print(f"== {name}\n{format_table(result)}", flush=True)
     if args.json:

@@ -203,8 +203,8 @@ class Citeline:
     def answer_reader(self) -> Reader:
         """The reader that finds short answers in the passages (rag/answer/reader.py); spaCy and its model load once."""
         if self._answer_reader is None:
-            s = self.settings
-            self._answer_reader = Reader(s.reader_model, s.min_confidence, s.reader_lead_chars)
+            s = self.settings.reader
+            self._answer_reader = Reader(s.model, s.min_confidence, s.lead_chars)
         return self._answer_reader
 
     def index(self, paths: Iterable[str | Path], **options: Unpack[IndexOptions]) -> IndexReport:
@@ -235,7 +235,7 @@ class Citeline:
         if self._reader is None or self._generation != manifest.generation:
             # The old reader is not closed here: a question under way in another thread may still hold it.
             self._retriever = None
-            self._reader = open_index(self.index_dir, self.embedder.name, milvus_token=self.settings.milvus_token)
+            self._reader = open_index(self.index_dir, self.embedder.name, milvus_token=self.settings.store.milvus_token)
             self._generation = self._reader.manifest.generation
         self._manifest_signature = signature
         return self._reader
@@ -285,7 +285,7 @@ class Citeline:
         if has_surrogates(question):
             raise BadQuestionError("the question is not valid text: it holds bytes that are not UTF-8 (or a lone"
                                    " surrogate); type it again, in a terminal that uses UTF-8")
-        limit = self.settings.max_question_chars
+        limit = self.settings.limits.max_question_chars
         if len(question) > limit:
             raise BadQuestionError(
                 f"the question is {len(question):,} characters long; the limit is {limit:,}"
@@ -308,19 +308,19 @@ class Citeline:
     def top_k(self, k: Any) -> int:
         """Passages to read: a whole number from 1 to max_top_k; None for the setting. One rule for CLI, API, UI."""
         if k is None:
-            return self.settings.top_k
+            return self.settings.retrieval.top_k
         from_form = isinstance(k, str) and k.strip().isdecimal() and len(k.strip()) < 10  # "5"
         from_slider = isinstance(k, float) and k.is_integer()  # 5.0
         if from_form or from_slider:
             k = int(k)
-        limit = self.settings.max_top_k
+        limit = self.settings.limits.max_top_k
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= limit:
             raise BadQuestionError(f"k (passages to read) must be a whole number from 1 to {limit}, not {_shown(k)}")
         return int(k)
 
     def answer_mode(self, mode: Any) -> str:
         if mode is None or mode == "":
-            return self.settings.answer_mode
+            return self.settings.answer.mode
         if mode not in ANSWER_MODES:
             raise BadQuestionError(f"the answer mode must be {' or '.join(ANSWER_MODES)}, not {_shown(mode)}")
         return mode
@@ -328,7 +328,7 @@ class Citeline:
     def retriever(self) -> Retriever:
         reader = self.reader()
         if self._retriever is None or self._retriever.reader is not reader:
-            self._retriever = Retriever(reader, self.embedder, self.settings.retrieval_config())
+            self._retriever = Retriever(reader, self.embedder, self.settings.retrieval)
         return self._retriever
 
     def retrieve(
@@ -344,17 +344,17 @@ class Citeline:
         return self.retriever().retrieve(question, self.top_k(k), query_vector, filters=filters, as_of=as_of)
 
     def extractive(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.embedder, self.settings.min_support, self.settings.max_answer_sentences,
-                                  self.settings.answer_embed_sentences)
+        return ExtractiveAnswerer(self.embedder, self.settings.answer.min_support, self.settings.answer.max_sentences,
+                                  self.settings.answer.embed_sentences)
 
     def generative(self) -> GenerativeAnswerer:
         """The answer mode "llm": the chat model loads once, on first use."""
-        s = self.settings
+        llm = self.settings.llm
         if self._chat_model is None:
-            self._chat_model = make_chat_model(s.llm_backend, s.llm_model, s.llm_url, s.llm_api_key,
-                                               s.llm_max_tokens, s.llm_timeout)
+            self._chat_model = make_chat_model(llm.backend, llm.model, llm.url, llm.api_key, llm.max_tokens,
+                                               llm.timeout)
         return GenerativeAnswerer(self._chat_model, self.extractive(),
-                                  SupportChecker(self.embedder, s.support_threshold), s.llm_timeout)
+                                  SupportChecker(self.embedder, self.settings.answer.support_threshold), llm.timeout)
 
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray, mode: str | None = None,
                choices: Sequence[str] = (), k: int | None = None) -> Answer:
@@ -452,6 +452,6 @@ class Citeline:
         started = time.perf_counter()
         query_vector = self.embedder.embed_query(question)
         filters = Filters(since=since, until=until, sources=tuple(sources))
-        depth = max(k or self.settings.top_k, self.settings.reader_passages)
+        depth = max(k or self.settings.retrieval.top_k, self.settings.reader.passages)
         hits = self.retrieve(question, depth, filters=filters, as_of=as_of, query_vector=query_vector)
         return Retrieved(question, query_vector, hits, started, time.perf_counter())

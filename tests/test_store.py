@@ -272,7 +272,7 @@ def test_stale_and_orphaned_milvus_collections_are_dropped(make_app, copy_seeds,
 
     app = make_app(vector_store="milvus")
     app.index([copy_seeds], progress=False)
-    index_dir, config = app.index_dir, app.settings.vector_store_config()
+    index_dir, config = app.index_dir, app.settings.store
     vectors = app.reader().all_vectors()
     # What builds killed after writing their vectors, before their commit, leave behind: collections no manifest
     # names (a killed build writes the next generation; 9 stands for any other number).
@@ -363,7 +363,7 @@ def test_vector_store_settings_are_checked_at_construction(setting, value, messa
     with pytest.raises(SettingsError, match=message):
         Settings(**{setting: value})
     env = Settings.from_env({"CITELINE_VECTOR_STORE": "milvus", "CITELINE_MILVUS_URI": "http://db:19530"})
-    assert env.vector_store_config().backend == "milvus" and env.milvus_uri == "http://db:19530"
+    assert env.store.backend == "milvus" and env.store.milvus_uri == "http://db:19530"
 
 
 @pytest.mark.slow

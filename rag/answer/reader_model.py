@@ -117,7 +117,7 @@ class ReaderModel:
     candidate: LinearModel
     answerable: LinearModel
     choice: LinearModel
-    min_confidence: float  # the answerability chosen on the training set; Settings.min_confidence overrides it
+    min_confidence: float  # the answerability chosen on the training set; the min_confidence setting overrides it
     meta: dict[str, Any] = field(default_factory=dict)  # what it was trained on, when, and how it scored
 
     def save(self, path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import json
 import os
@@ -54,19 +53,18 @@ def _retrieval_parent() -> argparse.ArgumentParser:
 
 def _add_setting_flags(group, name: str) -> None:
     """One flag per setting of the group, as its field in rag/settings.py describes it (name, help, choices)."""
-    from rag.settings import Settings, cli_fields, field_type
+    from rag.settings import Settings, cli_fields, field_type, flat_name
 
-    defaults = Settings()
-    values = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(Settings)}
+    values = Settings().flat()
     for f in cli_fields(name):
-        spec = f.metadata["cli"]
+        spec, name = f.metadata["cli"], flat_name(f)
         kind = field_type(f)
-        options: dict = {"dest": f.name, "help": spec["help"].format(default=values[f.name], **values)}
+        options: dict = {"dest": name, "help": spec["help"].format(default=values[name], **values)}
         if kind in (int, float, Path):
             options["type"] = kind
         if spec["choices"]:
             options["choices"] = tuple(spec["choices"])
-        group.add_argument(spec["flag"] or "--" + f.name.replace("_", "-"), **options)
+        group.add_argument(spec["flag"] or "--" + name.replace("_", "-"), **options)
 
 
 def _day(text: str):
@@ -189,9 +187,9 @@ def _add_train(commands, settings: argparse.ArgumentParser, retrieval: argparse.
 
 
 def _settings(args: argparse.Namespace):
-    from rag.settings import Settings, cli_fields
+    from rag.settings import Settings, cli_fields, flat_name
 
-    names = [f.name for f in cli_fields()]
+    names = [flat_name(f) for f in cli_fields()]
     return Settings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
@@ -347,7 +345,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval.evaluation import Evaluator, format_table
 
     dataset, app = _dataset_app(args)
-    result = Evaluator(app, dataset, k=app.settings.top_k, use_dates=args.use_dates).run(progress=not args.quiet)
+    result = Evaluator(app, dataset, k=app.settings.retrieval.top_k, use_dates=args.use_dates).run(
+        progress=not args.quiet)
     print(format_table(result))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +359,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     from rag.eval.reader_training import ReaderTrainer
 
     dataset, app = _dataset_app(args)
-    trainer = ReaderTrainer(app, dataset, passages=app.settings.reader_passages, use_dates=args.use_dates)
+    trainer = ReaderTrainer(app, dataset, passages=app.settings.reader.passages, use_dates=args.use_dates)
     examples = trainer.collect(progress=not args.quiet, log=_err)
     model = trainer.fit(examples, log=_err)
     out = args.out or app.index_dir / "reader.json"
@@ -379,7 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _err(f"warning: listening on {args.host}: anyone who can reach this machine can read and change the index")
     _err(f"Citeline is answering on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    launch(build_ui(app), args.host, args.port, max_file_size=app.settings.max_upload_bytes, quiet=True)
+    launch(build_ui(app), args.host, args.port, max_file_size=app.settings.limits.max_upload_bytes, quiet=True)
     return 0
 
 

@@ -195,7 +195,7 @@ class ChatUI:
     def __init__(self, app: Citeline, upload_dir: Path | None = None, max_upload_bytes: int | None = None):
         self.app = app
         self.upload_dir = Path(upload_dir or Path(app.settings.index_dir) / "uploads")
-        self.max_upload_bytes = max_upload_bytes or app.settings.max_upload_bytes
+        self.max_upload_bytes = max_upload_bytes or app.settings.limits.max_upload_bytes
         self.write_lock = threading.Lock()
 
     # -- asking ------------------------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ class ChatUI:
                             " CITELINE_MAX_UPLOAD_BYTES); index large collections with `rag index`")
         if suffix_of(Path(name)) not in SUPPORTED_SUFFIXES:
             raise LoadError(f"not a supported type ({', '.join(SUPPORTED_SUFFIXES)})")
-        limits = self.app.settings.load_limits(upload=True)
+        limits = self.app.settings.limits.load_limits(upload=True)
         articles = load_file(temp_path, name, None, limits)
         return temp_path, name, list(dict.fromkeys(a.id for a in articles))
 
@@ -444,12 +444,12 @@ def build_ui(app: Citeline, upload_dir: Path | None = None, max_upload_bytes: in
 
 def _settings_panel(app: Citeline) -> tuple:
     with gr.Accordion("Settings", open=False):
-        k = gr.Slider(1, 10, value=min(app.settings.top_k, 10), step=1, label="Passages to read (k)")
+        k = gr.Slider(1, 10, value=min(app.settings.retrieval.top_k, 10), step=1, label="Passages to read (k)")
         with gr.Row():
             since = gr.Textbox(label="Published since (YYYY-MM-DD)", elem_id="since")
             until = gr.Textbox(label="Published until (YYYY-MM-DD)", elem_id="until")
             as_of = gr.Textbox(label="Ask as of (YYYY-MM-DD; default today)", elem_id="as-of")
-        mode = gr.Radio(["extractive", "llm"], value=app.settings.answer_mode, label="Answer mode",
+        mode = gr.Radio(["extractive", "llm"], value=app.settings.answer.mode, label="Answer mode",
                         info="extractive: the articles' own sentences, no model; llm: a chat model (the llm extra,"
                         " pip install 'citeline[llm]', and CITELINE_LLM_*), every sentence checked against its"
                         " lines; without a model, the extractive answer with a note")
@@ -497,6 +497,6 @@ def _articles_tab(ui: ChatUI) -> tuple:
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, max_file_size: int | None = None,
            **kwargs: Any):
-    limit = max_file_size or Settings().max_upload_bytes
+    limit = max_file_size or Settings().limits.max_upload_bytes
     return demo.launch(server_name=host, server_port=port, css=CSS, max_file_size=limit,
                        show_error=True, footer_links=[], **kwargs)

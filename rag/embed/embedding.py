@@ -251,8 +251,9 @@ class Embedder:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.embedder, settings.device, settings.batch_size, backend=settings.embed_backend,
-                    cache_dir=settings.model_cache_dir, threads=settings.embed_threads)
+    embed = settings.embed
+    return Embedder(embed.embedder, embed.device, embed.batch_size, backend=embed.embed_backend,
+                    cache_dir=settings.model_cache_dir, threads=embed.embed_threads)
 
 
 class _NoBar:

@@ -78,7 +78,7 @@ class ReaderTrainer:
         self.passages = passages
         self.use_dates = use_dates
         self.rng = np.random.RandomState(seed)
-        self.reader = Reader(lead_chars=app.settings.reader_lead_chars)
+        self.reader = Reader(lead_chars=app.settings.reader.lead_chars)
 
     # -- examples -------------------------------------------------------------------------------------------------
     def collect(self, progress: bool = True, log: Callable[[str], None] = print) -> list[Example]:

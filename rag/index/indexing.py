@@ -146,16 +146,17 @@ class Indexer:
     @property
     def chunking(self) -> dict[str, object]:
         return {
-            "chunk_tokens": self.settings.chunk_tokens,
-            "chunk_overlap_tokens": self.settings.chunk_overlap_tokens,
+            "chunk_tokens": self.settings.chunk.chunk_tokens,
+            "chunk_overlap_tokens": self.settings.chunk.chunk_overlap_tokens,
             "max_title_tokens": MAX_TITLE_TOKENS,
             "sentence_splitter": "sentencex",
             "chunker_version": CHUNKER_VERSION,
-            "dense_chunks": self.settings.dense_chunks,
+            "dense_chunks": self.settings.chunk.dense_chunks,
         }
 
     def make_chunker(self) -> Chunker:
-        return Chunker(self.embedder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens,
+        chunk = self.settings.chunk
+        return Chunker(self.embedder.count_tokens, chunk.chunk_tokens, chunk.chunk_overlap_tokens,
                        self.embedder.max_tokens)
 
     def index(
@@ -182,7 +183,7 @@ class Indexer:
 
         report = IndexReport()
         started = time.perf_counter()
-        check_reachable(index_dir, self.settings.vector_store_config())
+        check_reachable(index_dir, self.settings.store)
         self.embedder.warm_up()
         report.seconds["model"] = time.perf_counter() - started
         previous = None if rebuild else read_manifest(index_dir)
@@ -197,13 +198,13 @@ class Indexer:
                     f" use are {self.chunking}; re-index with `rag index --rebuild PATH... --index-dir {index_dir}`"
                     " or use the same settings"
                 )
-            moved = self.settings.vector_store_config().mismatch(previous.vector_store, index_dir)
+            moved = self.settings.store.mismatch(previous.vector_store, index_dir)
             if moved:
                 raise IndexMismatchError(
                     f"the index in {index_dir} {moved}; re-index with `rag index --rebuild PATH... --index-dir"
                     f" {index_dir}` to build it there, or use the same settings"
                 )
-            old = IndexReader(index_dir, previous, self.settings.milvus_token)
+            old = IndexReader(index_dir, previous, self.settings.store.milvus_token)
         try:
             return self._build(index_dir, paths, previous, old, prune, progress, log, report, started, tqdm)
         finally:
@@ -230,7 +231,7 @@ class Indexer:
     def _read_all(self, files: Iterable[SourceFile], old_sources: dict[str, dict], sources: dict[str, dict],
                   loaded: dict[str, Article], report: IndexReport) -> None:
         """Read the files that changed into `loaded` (copies merged) and record each one in `sources`."""
-        limits = self.settings.load_limits()
+        limits = self.settings.limits.load_limits()
         for found in files:
             before = old_sources.get(found.key)
             if before and before["size"] == found.size and before["mtime_ns"] == found.mtime_ns:
@@ -264,7 +265,7 @@ class Indexer:
         chunks: list[Chunk] = []
         vector_source: list[int] = []
         fresh: list[Chunk] = []
-        dense_cap = self.settings.dense_chunks or None  # chunks per article, from the top, that get a vector
+        dense_cap = self.settings.chunk.dense_chunks or None  # chunks per article, from the top, that get a vector
         for article_id in wanted:
             if old is not None and article_id in old_rows:
                 article = _copy(old.article(article_id))
@@ -303,11 +304,11 @@ class Indexer:
         puts its answers, for the reader (rag/answer/reader.py)."""
         if not articles:
             return {}
-        leads = {article.id: lead_lines(article, self.settings.reader_lead_chars) for article in articles}
+        leads = {article.id: lead_lines(article, self.settings.reader.lead_chars) for article in articles}
         lines = [(article.id, number, article.lines[number - 1]) for article in articles
                  for number in leads[article.id]]
         found: dict[str, list] = {article.id: [] for article in articles}
-        spans = Annotator(processes=self.settings.annotate_processes).annotate(
+        spans = Annotator(processes=self.settings.reader.annotate_processes).annotate(
             [(number, text) for _, number, text in lines], progress=progress, on_progress=self._on_progress)
         for (article_id, _, _), line_spans in zip(lines, spans, strict=True):
             found[article_id].extend(line_spans)
@@ -411,8 +412,8 @@ class Indexer:
             annotator=ANNOTATOR_VERSION,
             vector_store=previous.vector_store if previous else {},
         )
-        store = self.settings.vector_store_config()
-        with Update(index_dir, self.settings.milvus_token) as update:
+        store = self.settings.store
+        with Update(index_dir, self.settings.store.milvus_token) as update:
             for first in range(0, len(segment_ids), SEGMENT_ARTICLES):
                 batch = segment_ids[first : first + SEGMENT_ARTICLES]
                 segment = self._write_segment(update, batch, previous, old, old_rows, loaded, store, progress, report)
@@ -459,7 +460,7 @@ class Indexer:
         """One segment of `group`'s live articles: segments the index in force has open are read through it, the
         others (written by this change) opened for the merge."""
         parts = {p.segment.id: p for p in old.parts} if old is not None else {}
-        opened = [SegmentReader(update.index_dir, s, self.embedder.dimension, self.settings.milvus_token)
+        opened = [SegmentReader(update.index_dir, s, self.embedder.dimension, self.settings.store.milvus_token)
                   for s in group if s.id not in parts]
         try:
             by_id = {**parts, **{p.segment.id: p for p in opened}}
@@ -477,7 +478,7 @@ class Indexer:
         if previous is None:
             raise CitelineError(f"there is no index in {index_dir}")
         check_compatible(previous, index_dir, self.embedder.name, self.embedder.dimension)
-        return previous, IndexReader(index_dir, previous, self.settings.milvus_token)
+        return previous, IndexReader(index_dir, previous, self.settings.store.milvus_token)
 
     def compact(self) -> IndexReport:
         """Merge every segment into one, dropping deleted articles for good; questions are answered meanwhile."""
@@ -487,9 +488,9 @@ class Indexer:
         with writing(index_dir):
             previous, old = self._open_existing(index_dir)
             try:
-                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
-                                                   self.settings.milvus_token)
-                with Update(index_dir, self.settings.milvus_token) as update:
+                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.store.ann_threshold,
+                                                   self.settings.store.milvus_token)
+                with Update(index_dir, self.settings.store.milvus_token) as update:
                     segments = self._merged(update, old, list(previous.segments), store, everything=True)
                     manifest = _successor(previous, segments)
                     report.written = bool(update.written) or len(segments) != len(previous.segments)
@@ -521,9 +522,9 @@ class Indexer:
                         sources[key] = {**entry, "articles": remaining}
                 segments = _with_deletions(old, doomed, held)
                 # Removing never moves the index: merged vectors go back to the store that holds them.
-                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.ann_threshold,
-                                                   self.settings.milvus_token)
-                with Update(index_dir, self.settings.milvus_token) as update:
+                store = VectorStoreConfig.of_index(previous.vector_store, self.settings.store.ann_threshold,
+                                                   self.settings.store.milvus_token)
+                with Update(index_dir, self.settings.store.milvus_token) as update:
                     manifest = _successor(previous, self._merged(update, old, segments, store), sources)
                     update.commit(manifest)
             finally:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from rag.errors import IndexMismatchError, SettingsError
+from rag.options import Section, flag, setting
 
 BACKENDS = ("faiss", "milvus")
 # Exact IndexFlatIP search of one 384-d query (k=200, as retrieval asks) passes ~5 ms at about 25,000 rows on
@@ -108,20 +109,27 @@ def is_server_uri(uri: str) -> bool:
 
 
 @dataclass(frozen=True)
-class VectorStoreConfig:
-    """The vector settings a build uses; validated here so a bad value fails before any work starts."""
+class VectorStoreConfig(Section):
+    """The vector store a build uses (the `store` section of the settings); checked here so a bad value fails
+    before any work starts."""
 
-    backend: str = "faiss"
-    ann_threshold: int = ANN_THRESHOLD
-    milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
-    milvus_token: str = field(default="", repr=False)
-    milvus_collection: str = "citeline"  # prefix: one collection per generation, <prefix>_g<generation>
+    backend: str = setting("faiss", name="vector_store", cli=flag(
+        "settings", "where a new index keeps its vectors: FAISS files in the index folder (default) or Milvus; an "
+        "existing index is read from the store its manifest names", choices=BACKENDS))
+    ann_threshold: int = setting(ANN_THRESHOLD, low=1, cli=flag(
+        "index", "chunks above which the vector index is approximate (HNSW, recall checked; default {default})"))
+    # "" = Milvus Lite in <index_dir>/milvus.db; http://host:19530 = a Milvus server
+    milvus_uri: str = setting("", cli=flag(
+        "settings", "http://host:19530 for a Milvus server, or a Milvus Lite file ending in .db (default: milvus.db"
+        " in the index folder); the token comes from CITELINE_MILVUS_TOKEN"))
+    milvus_token: str = setting("", repr=False)  # "user:password" or an API key, for a server that asks for one
+    # prefix: one collection per generation, <prefix>_g<generation>
+    milvus_collection: str = setting("citeline", cli=flag(
+        "settings", "prefix of this index's Milvus collections (default {default})"))
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.backend not in BACKENDS:
             raise SettingsError(f"vector_store must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if self.ann_threshold < 1:
-            raise SettingsError(f"ann_threshold must be at least 1, got {self.ann_threshold}")
         uri = self.milvus_uri
         if uri and not is_server_uri(uri) and not uri.endswith(".db"):
             raise SettingsError(

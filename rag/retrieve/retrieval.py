@@ -189,7 +189,7 @@ class Retriever:
     # -- chunks of the ranked articles --------------------------------------------------------------------------------
     def _article_rows(self, position: int, found: Evidence) -> list[int]:
         """An article's chunks, best first: the embedding's best, then the words' best (which may lie past the
-        chunks that have a vector, see Settings.dense_chunks), then the rest by embedding, then by BM25."""
+        chunks that have a vector, see the dense_chunks setting), then the rest by embedding, then by BM25."""
         dense_rows, dense, chunk_bm25 = found.dense_rows, found.dense, found.chunk_bm25
         by_dense = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
         all_rows = self.reader.layout().article_rows(position)
@@ -212,7 +212,7 @@ class Retriever:
 
     def _article_vector(self, rows: list[int]) -> np.ndarray:
         """The vector that stands for an article when spotting copies: its best chunk's, or (when that chunk
-        was not embedded, see Settings.dense_chunks) its first chunk's. `rows` holds every chunk of the article,
+        was not embedded, see the dense_chunks setting) its first chunk's. `rows` holds every chunk of the article,
         best first, as _article_rows gives them."""
         vector = self.reader.vectors(rows[:1])[0]
         if not vector.any():
