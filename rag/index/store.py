@@ -401,8 +401,6 @@ class IndexReader:
         self.article_offsets = np.cumsum([0, *(s.articles for s in manifest.segments)]).astype(np.int64)
         self._articles = _Recent(ARTICLES_KEPT)
         self._annotations = _Recent(ANNOTATIONS_KEPT)
-        self._bm25: Bm25 | None = None
-        self._article_bm25: Bm25 | None = None
         self._layout: ArticleLayout | None = None
 
     @property
@@ -414,23 +412,20 @@ class IndexReader:
         with damage_check(self.index_dir, what or "the index's SQLite files"):
             yield
 
-    @property
+    @functools.cached_property
     def bm25(self) -> Bm25:
         """BM25 over chunks, row for row with the vectors. Loaded on first use: `rag list` does not need it."""
-        if self._bm25 is None:
-            live = self.layout().live_rows
-            self._bm25 = Bm25([p.postings("chunks", p.segment.chunks) for p in self.parts],
-                              self._split(live, self.row_offsets))
-        return self._bm25
+        return self._open_bm25("chunks", self.layout().live_rows, self.row_offsets)
 
-    @property
+    @functools.cached_property
     def article_bm25(self) -> Bm25:
         """BM25 over whole articles (title and text), one document per article position."""
-        if self._article_bm25 is None:
-            live = self.layout().live
-            self._article_bm25 = Bm25([p.postings("articles", p.segment.articles) for p in self.parts],
-                                      self._split(live, self.article_offsets))
-        return self._article_bm25
+        return self._open_bm25("articles", self.layout().live, self.article_offsets)
+
+    def _open_bm25(self, kind: str, live: np.ndarray, offsets: np.ndarray) -> Bm25:
+        """Every segment's postings of `kind`, with the live documents of each."""
+        counts = [p.segment.chunks if kind == "chunks" else p.segment.articles for p in self.parts]
+        return Bm25([p.postings(kind, n) for p, n in zip(self.parts, counts, strict=True)], self._split(live, offsets))
 
     def _split(self, mask: np.ndarray, offsets: np.ndarray) -> list[np.ndarray | None]:
         """`mask` cut at the segments' offsets; None for a segment that deletes nothing."""
