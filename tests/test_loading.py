@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rag.ingest.loading import LoadError, LoadLimits, article_id, discover, file_sha256, load_file
+from rag.ingest.loading import LoadError, LoadLimits, article_id, decode, discover, file_sha256, load_file
 from tests.conftest import SEED
 
 HTML = """<!doctype html>
@@ -106,6 +106,17 @@ def test_latin1_text_is_decoded(tmp_path):
     path.write_bytes("Café owners in Zürich protest\n\nThe café owners said prices rose.\n".encode("latin-1"))
     [article] = load_file(path)
     assert article.title == "Café owners in Zürich protest"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [("Café reopens.", "latin-1"),  # too short for the detector to recognise a language: Windows-1252
+     ("“Quoted” — dash", "cp1252"),
+     ("Привет мир, как дела", "cp1251"),  # a short text of another script keeps the detector's reading
+     ("Ελληνικά νέα σήμερα", "cp1253")],
+)
+def test_a_short_text_in_a_single_byte_encoding_is_decoded(text, encoding):
+    assert decode(text.encode(encoding)) == text
 
 
 def test_discover_walks_folders_and_reports_unsupported(tmp_path):

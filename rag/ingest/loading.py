@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import hashlib
 import json
@@ -195,6 +196,11 @@ def article_id(text: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]
 
 
+# The encodings charset-normalizer names for Western European text (it reports cp1252 text as cp1250 when the
+# bytes read the same in both).
+_WESTERN = {"cp1250", "cp1252", "latin_1", "iso8859_15"}
+
+
 def decode(data: bytes) -> str:
     """The encoding a BOM names (UTF-8, UTF-16, UTF-32), else UTF-8, else a confidently detected encoding;
     binary and undecodable data refused."""
@@ -216,13 +222,25 @@ def decode(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None or best.encoding is None:
         raise LoadError("not UTF-8 and no text encoding could be detected")
-    text = str(best)
+    encoding, text = _likeliest(best, list(results), data)
     if _control_ratio(text) > 0.01:
-        raise LoadError(f"not UTF-8, and as {best.encoding} it is not text")
+        raise LoadError(f"not UTF-8, and as {encoding} it is not text")
     return text
+
+
+def _likeliest(best, matches: list, data: bytes) -> tuple[str, str]:
+    """The detector's best reading, except where it recognises no language (a few words: "Caf\xe9 reopens."
+    read as cp1006) and a Western encoding reads the bytes as well as any: then Windows-1252, the encoding of
+    most non-UTF-8 English and Western European text."""
+    tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
+    if best.coherence == 0 and tied & _WESTERN:
+        with contextlib.suppress(UnicodeDecodeError):
+            return "cp1252", data.decode("cp1252")
+    return best.encoding, str(best)
 
 
 def _control_ratio(text: str) -> float:
