@@ -89,7 +89,10 @@ class Postings:
         if not (directory / "vocab.json").exists():
             raise FileNotFoundError(f"{directory} holds no BM25 postings")
         words = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
+        # Plain arrays over the mapped files: slicing a np.memmap runs Python code per slice (3 ms a question
+        # on an 11,000-article index), slicing an array viewing the same pages does not.
+        arrays = {name: np.asarray(np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False))
+                  for name in _ARRAYS}
         postings = cls(dict(zip(words, range(len(words)), strict=True)), **arrays)  # faster than a comprehension
         if postings.size != size or len(postings.indptr) != len(words) + 1 or \
                 int(postings.indptr[-1]) != len(postings.docs) or len(postings.docs) != len(postings.tf):

@@ -146,7 +146,7 @@ class Retriever:
         best_dense = _best_per_article(found.dense, layout.row_article)
         floor = min(found.dense.values()) if found.dense else 0.0
         best_chunk_bm25 = np.zeros(len(layout.ids), dtype=np.float32)
-        scoring = np.flatnonzero(found.chunk_bm25)  # the rest add nothing to a maximum that starts at 0
+        scoring = np.flatnonzero(found.chunk_bm25 > 0)  # the rest add nothing to a maximum that starts at 0
         np.maximum.at(best_chunk_bm25, layout.row_article[scoring], found.chunk_bm25[scoring])
         return {
             "dense": np.array([best_dense.get(a, floor) for a in found.articles]),
