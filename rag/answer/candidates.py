@@ -331,7 +331,7 @@ class CandidateExtractor:
         context_text, context_terms = surroundings(hit.article, sentence.line, cache, reporting=False)
         return _SentenceView(
             hit, sentence, article_rank, line_position, starts, ends, words, stems, positions, verbs, focus,
-            sentence_terms=sum(weights[t] for t in own) / total if weights else 1.0,
+            sentence_terms=math.fsum(weights[t] for t in own) / total if weights else 1.0,  # see _nearness
             context_terms=sum(w for t, w in weights.items() if t not in own and t in context_terms) / total,
             names=name_score(question.names, sentence.text.lower(), context_text, NEAR_NAME),
         )
@@ -430,7 +430,9 @@ def _nearness(f: list, question: Question, view: _SentenceView, first: int, last
     total = sum(weights.values()) or 1.0
     f[_PROXIMITY] = 0.0 if distance is None else 1.0 / (1.0 + distance)
     f[_WINDOW_TERMS] = len(near) / (len(question.terms) or 1)
-    f[_WEIGHTED_WINDOW] = sum(weights[t] for t in near) / total
+    # fsum: a sum over a set in its iteration order would differ in the last bit from one process to the next
+    # (string hashes are salted), and so would the comparisons made with it (which rival is reported).
+    f[_WEIGHTED_WINDOW] = math.fsum(weights[t] for t in near) / total
 
 
 def _cues(f: list, view: _SentenceView, first: int, last: int) -> None:
