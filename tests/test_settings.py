@@ -91,3 +91,33 @@ def test_a_variable_that_is_not_of_the_settings_type_says_so():
 def test_a_secret_is_not_shown():
     shown = repr(Settings(llm_api_key="sk-secret", milvus_token="user:pw"))
     assert "sk-secret" not in shown and "user:pw" not in shown and "top_k=5" in shown
+
+
+def test_a_section_checks_the_type_range_and_rules_its_fields_declare():
+    """rag/options.py on a section of its own: what a new section gets by declaring its fields with setting()."""
+    from dataclasses import dataclass
+
+    from rag.options import Section, field_type, setting
+
+    @dataclass(frozen=True)
+    class Demo(Section):
+        workers: int = setting(2, low=0, meaning="one per core")
+        share: float | None = setting(None, low=0.0, high=1.0)
+        label: str = setting("x", name="demo_label")
+
+        def check(self) -> None:
+            if self.label == "bad":
+                raise SettingsError("demo_label may not be 'bad'")
+
+    assert Demo().workers == 2 and Demo(share=0.5).share == 0.5
+    with pytest.raises(SettingsError, match=r"workers must be 0 \(one per core\) or more, got -1"):
+        Demo(workers=-1)
+    with pytest.raises(SettingsError, match="share must be between 0 and 1"):
+        Demo(share=2.0)
+    with pytest.raises(SettingsError, match="the setting demo_label must be a str"):
+        Demo(label=3)
+    with pytest.raises(SettingsError, match="the setting workers must be a whole number"):
+        Demo(workers=True)
+    with pytest.raises(SettingsError, match="demo_label may not be 'bad'"):
+        Demo(label="bad")
+    assert [field_type(f) for f in Demo.__dataclass_fields__.values()] == [int, float, str]
