@@ -57,14 +57,14 @@ def _add_setting_flags(group, name: str) -> None:
 
     values = Settings().flat()
     for f in cli_fields(name):
-        spec, name = f.metadata["cli"], flat_name(f)
+        spec, flat = f.metadata["cli"], flat_name(f)
         kind = field_type(f)
-        options: dict = {"dest": name, "help": spec["help"].format(default=values[name], **values)}
+        options: dict = {"dest": flat, "help": spec["help"].format(default=values[flat], **values)}
         if kind in (int, float, Path):
             options["type"] = kind
         if spec["choices"]:
             options["choices"] = tuple(spec["choices"])
-        group.add_argument(spec["flag"] or "--" + name.replace("_", "-"), **options)
+        group.add_argument(spec["flag"] or "--" + flat.replace("_", "-"), **options)
 
 
 def _day(text: str):

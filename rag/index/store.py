@@ -423,9 +423,9 @@ class IndexReader:
         return self._open_bm25("articles", self.layout().live, self.article_offsets)
 
     def _open_bm25(self, kind: str, live: np.ndarray, offsets: np.ndarray) -> Bm25:
-        """Every segment's postings of `kind`, with the live documents of each."""
-        counts = [p.segment.chunks if kind == "chunks" else p.segment.articles for p in self.parts]
-        return Bm25([p.postings(kind, n) for p, n in zip(self.parts, counts, strict=True)], self._split(live, offsets))
+        """Every segment's postings of `kind` ("chunks" or "articles", as many documents as the segment holds of
+        them), with the live documents of each."""
+        return Bm25([p.postings(kind, getattr(p.segment, kind)) for p in self.parts], self._split(live, offsets))
 
     def _split(self, mask: np.ndarray, offsets: np.ndarray) -> list[np.ndarray | None]:
         """`mask` cut at the segments' offsets; None for a segment that deletes nothing."""
