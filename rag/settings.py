@@ -288,10 +288,6 @@ class Settings:
                  **{k: v for k, v in changes.items() if v is not None}}
         return Settings(**given)
 
-    def __repr__(self) -> str:
-        parts = [f"index_dir={str(self.index_dir)!r}", *(f"{s}={getattr(self, s)!r}" for s in SECTIONS)]
-        return f"Settings({', '.join(parts)})"
-
     @property
     def model_cache_dir(self) -> Path:
         return Path(self.embed.model_cache).expanduser() if self.embed.model_cache else self.index_dir / "models"
