@@ -36,17 +36,25 @@ ABSTAIN_PASSAGES = 3
 
 @dataclass
 class ScoredSentence:
+    """A passage's sentence (what retrieval knew of it first), then the signals `ExtractiveAnswerer.score`
+    finds."""
+
     article: Article
     sentence: Sentence
     hit_rank: int
     article_rank: int = 1
+    terms: frozenset[str] = field(default_factory=frozenset)
+    chunk_similarity: float = 0.0  # the cosine of the chunk it came from, used when the sentence is not embedded
     dense: float = 0.0
     term_score: float = 0.0
     name_score: float = 1.0
     kind_score: float = 1.0
-    score: float = 0.0
-    terms: frozenset[str] = field(default_factory=frozenset)
-    chunk_similarity: float = 0.0  # the cosine of the chunk it came from, used when the sentence is not embedded
+
+    @property
+    def score(self) -> float:
+        """The signals weighed together; sentences of lower-ranked articles discounted."""
+        return (W_DENSE * max(self.dense, 0.0) + W_TERMS * self.term_score + W_NAMES * self.name_score
+                + W_KIND * self.kind_score) * (1.0 - ARTICLE_DISCOUNT * (1.0 - 1.0 / self.article_rank))
 
 
 @dataclass
@@ -133,11 +141,6 @@ class ExtractiveAnswerer:
             for candidate, similarity in zip(chosen, vectors @ np.asarray(query_vector, dtype=np.float32),
                                              strict=True):
                 candidate.dense = float(similarity)
-        for candidate in candidates:
-            candidate.score = (
-                W_DENSE * max(candidate.dense, 0.0) + W_TERMS * candidate.term_score + W_NAMES * candidate.name_score
-                + W_KIND * candidate.kind_score
-            ) * (1.0 - ARTICLE_DISCOUNT * (1.0 - 1.0 / candidate.article_rank))
 
     def _ranked(self, question: str, hits: list[Hit], query_vector: np.ndarray
                 ) -> tuple[QuestionParts, list[ScoredSentence]]:

@@ -7,7 +7,7 @@ one question as `Citeline.ask` answered it (see `Evaluator._record`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rag.eval.metrics import (
@@ -32,73 +32,81 @@ def with_answers(records: Sequence[Record]) -> list[Record]:
     return [r for r in answerable(records) if r["answers"]]
 
 
+def with_gold_lines(records: Sequence[Record]) -> list[Record]:
+    """The answerable questions whose set marks the lines that answer them."""
+    return [r for r in answerable(records) if r["gold_lines"]]
+
+
+def answered(records: Sequence[Record]) -> list[Record]:
+    """The answerable questions not abstained on."""
+    return [r for r in answerable(records) if not r["abstained"]]
+
+
+def asked_with_choices(records: Sequence[Record]) -> list[Record]:
+    return [r for r in with_answers(records) if r["choice"] is not None]
+
+
 class RecordEvaluator:
-    """One family of metrics; an empty dict when the records hold nothing it can score."""
+    """One family of metrics over the records it selects (all, unless the class names a selection, as in
+    ``class AnswerEvaluator(RecordEvaluator, primary="contains", select=with_answers)``); an empty dict when it
+    selects none."""
 
     primary_metric = ""
+    selection: Callable[[Sequence[Record]], list[Record]] = staticmethod(list)
+
+    def __init_subclass__(cls, primary: str = "", select: Callable[[Sequence[Record]], list[Record]] | None = None,
+                          **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.primary_metric = primary or cls.primary_metric
+        if select is not None:
+            cls.selection = staticmethod(select)
 
     def __call__(self, records: Sequence[Record]) -> dict[str, float]:
+        selected = self.selection(records)
+        return self.score(selected) if selected else {}
+
+    def score(self, records: list[Record]) -> dict[str, float]:
         raise NotImplementedError
 
 
-class ArticleRetrievalEvaluator(RecordEvaluator):
+class ArticleRetrievalEvaluator(RecordEvaluator, primary="article_recall@5", select=answerable):
     """Recall, MRR and nDCG of the articles ranked for each answerable question."""
 
-    primary_metric = "article_recall@5"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        asked = answerable(records)
-        return RetrievalMetrics()([r["ranked_articles"] for r in asked], [set(r["gold_articles"]) for r in asked],
-                                  prefix="article_")
+    def score(self, records: list[Record]) -> dict[str, float]:
+        return RetrievalMetrics()([r["ranked_articles"] for r in records],
+                                  [set(r["gold_articles"]) for r in records], prefix="article_")
 
 
-class LineRetrievalEvaluator(RecordEvaluator):
+class LineRetrievalEvaluator(RecordEvaluator, primary="line_recall@5", select=with_gold_lines):
     """The same over passages, where the set marks the gold lines."""
 
-    primary_metric = "line_recall@5"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        lined = [r for r in answerable(records) if r["gold_lines"]]
-        if not lined:
-            return {}
-        return RetrievalMetrics()([r["line_ranking"] for r in lined], [{"gold"}] * len(lined), prefix="line_")
+    def score(self, records: list[Record]) -> dict[str, float]:
+        return RetrievalMetrics()([r["line_ranking"] for r in records], [{"gold"}] * len(records), prefix="line_")
 
 
-class AnswerEvaluator(RecordEvaluator):
+class AnswerEvaluator(RecordEvaluator, primary="contains", select=with_answers):
     """Whether the answer (short answer and sentences) contains, or is, a gold answer."""
 
-    primary_metric = "contains"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        scored = with_answers(records)
-        if not scored:
-            return {}
-        return AnswerMetrics()([r["prediction"] for r in scored], [r["answers"] for r in scored])
+    def score(self, records: list[Record]) -> dict[str, float]:
+        return AnswerMetrics()([r["prediction"] for r in records], [r["answers"] for r in records])
 
 
-class CitationEvaluator(RecordEvaluator):
+class CitationEvaluator(RecordEvaluator, primary="citation_precision", select=answered):
     """How many cited articles (and lines) are gold ones, over the questions answered."""
 
-    primary_metric = "citation_precision"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        answered = [r for r in answerable(records) if not r["abstained"]]
-        if not answered:
-            return {}
-        scores = CitationMetrics()([r["cited"] for r in answered], [set(r["gold_articles"]) for r in answered])
-        lined = [r for r in answered if r["gold_lines"]]
+    def score(self, records: list[Record]) -> dict[str, float]:
+        scores = CitationMetrics()([r["cited"] for r in records], [set(r["gold_articles"]) for r in records])
+        lined = [r for r in records if r["gold_lines"]]
         if lined:
             scores.update(CitationMetrics()([r["cited_lines"] for r in lined], [{"gold"}] * len(lined),
                                             prefix="line_"))
         return scores
 
 
-class GroundingEvaluator(RecordEvaluator):
+class GroundingEvaluator(RecordEvaluator, primary="supported_sentences"):
     """Sentences supported by the lines they cite, and citations that point at nothing or misquote."""
 
-    primary_metric = "supported_sentences"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
+    def score(self, records: list[Record]) -> dict[str, float]:
         scores: dict[str, float] = {}
         sentences = sum(r["sentences"] for r in records)
         if sentences:
@@ -107,52 +115,38 @@ class GroundingEvaluator(RecordEvaluator):
         return scores
 
 
-class ShortAnswerEvaluator(RecordEvaluator):
+class ShortAnswerEvaluator(RecordEvaluator, primary="short_exact_match", select=with_answers):
     """The short answer against the gold answers (none given counts as wrong), and the cited lines' text."""
 
-    primary_metric = "short_exact_match"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        scored = with_answers(records)
-        if not scored:
-            return {}
-        golds = [r["answers"] for r in scored]
-        shorts = AnswerMetrics()([r["short_answer"] for r in scored], golds)
+    def score(self, records: list[Record]) -> dict[str, float]:
+        golds = [r["answers"] for r in records]
+        shorts = AnswerMetrics()([r["short_answer"] for r in records], golds)
         scores = {f"short_{name}": shorts[name] for name in ("exact_match", "f1", "contains")}
-        scores["short_answer_rate"] = sum(1 for r in scored if r["short_answer"]) / len(scored)
-        scores["cited_contains"] = AnswerMetrics()([r["cited_text"] for r in scored], golds)["contains"]
+        scores["short_answer_rate"] = sum(1 for r in records if r["short_answer"]) / len(records)
+        scores["cited_contains"] = AnswerMetrics()([r["cited_text"] for r in records], golds)["contains"]
         return scores
 
 
-class ChoiceEvaluator(RecordEvaluator):
+class ChoiceEvaluator(RecordEvaluator, primary="choice_accuracy", select=asked_with_choices):
     """Multiple choice: the share of questions asked with their choices answered with the right one."""
 
-    primary_metric = "choice_accuracy"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
-        chosen = [r for r in with_answers(records) if r["choice"] is not None]
-        if not chosen:
-            return {}
-        return {"choice_accuracy": sum(exact_match(r["choice"], r["answers"]) for r in chosen) / len(chosen),
-                "choice_none_rate": sum(1 for r in chosen if not r["choice"]) / len(chosen)}
+    def score(self, records: list[Record]) -> dict[str, float]:
+        return {"choice_accuracy": sum(exact_match(r["choice"], r["answers"]) for r in records) / len(records),
+                "choice_none_rate": sum(1 for r in records if not r["choice"]) / len(records)}
 
 
-class AbstentionEvaluator(RecordEvaluator):
+class AbstentionEvaluator(RecordEvaluator, primary="abstain_f1"):
     """Saying "not in the indexed articles" where the set marks the question unanswerable, and only there."""
 
-    primary_metric = "abstain_f1"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
+    def score(self, records: list[Record]) -> dict[str, float]:
         scored = abstention_scores([r["abstained"] for r in records], [bool(r["unanswerable"]) for r in records])
         return {f"abstain_{name}": value for name, value in scored.items()}
 
 
-class LatencyEvaluator(RecordEvaluator):
+class LatencyEvaluator(RecordEvaluator, primary="latency_total_p50_ms"):
     """p50 and p95 of each stage's time, as `Citeline.ask` measured it."""
 
-    primary_metric = "latency_total_p50_ms"
-
-    def __call__(self, records: Sequence[Record]) -> dict[str, float]:
+    def score(self, records: list[Record]) -> dict[str, float]:
         scores: dict[str, float] = {}
         for stage in LATENCY_STAGES:
             for name, value in latency_summary([r["timings_ms"][stage] for r in records]).items():

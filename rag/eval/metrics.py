@@ -10,6 +10,7 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -239,7 +240,24 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-class RetrievalMetrics:
+class PairedMetrics:
+    """Scores over pairs, one per question (what the system gave, what is right), returned under their names with
+    ``prefix`` in front, so several levels of one family can share a dict."""
+
+    pair_names = ("predictions", "golds")  # the two arguments, as errors name them
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __call__(self, given: Sequence[Any], expected: Sequence[Any], prefix: str = "") -> dict[str, float]:
+        _check_lengths(given, expected, " and ".join(self.pair_names))
+        return {prefix + name: value for name, value in self.compute(given, expected).items()}
+
+    def compute(self, given: Sequence[Any], expected: Sequence[Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class RetrievalMetrics(PairedMetrics):
     """Recall@k (hit rate), MRR@k and nDCG@k over a run, skipping questions with no relevant id.
 
     Keys: ``recall@{k}`` for each k, ``mrr@{mrr_k}``, ``ndcg@{ndcg_k}``, ``count``, each with ``prefix`` in
@@ -256,10 +274,9 @@ class RetrievalMetrics:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ks={self.ks}, mrr_k={self.mrr_k}, ndcg_k={self.ndcg_k})"
 
-    def __call__(
-        self, rankings: Sequence[Sequence[str]], relevant: Sequence[Collection[str]], prefix: str = ""
-    ) -> dict[str, float]:
-        _check_lengths(rankings, relevant, "rankings and relevant")
+    pair_names = ("rankings", "relevant")
+
+    def compute(self, rankings: Sequence[Sequence[str]], relevant: Sequence[Collection[str]]) -> dict[str, float]:
         recalls: dict[int, list[float]] = {k: [] for k in self.ks}
         rrs: list[float] = []
         ndcgs: list[float] = []
@@ -275,22 +292,16 @@ class RetrievalMetrics:
         scores[f"mrr@{self.mrr_k}"] = _mean(rrs)
         scores[f"ndcg@{self.ndcg_k}"] = _mean(ndcgs)
         scores["count"] = float(len(rrs))
-        return {prefix + name: value for name, value in scores.items()}
+        return scores
 
 
-class AnswerMetrics:
+class AnswerMetrics(PairedMetrics):
     """Mean answer-contains, exact match and token F1 over the questions that have a (non-empty) gold answer.
 
     Unanswerable questions are left to `abstention_scores`. Keys: contains, exact_match, f1, count.
     """
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def __call__(
-        self, predictions: Sequence[str], golds: Sequence[Sequence[str]], prefix: str = ""
-    ) -> dict[str, float]:
-        _check_lengths(predictions, golds, "predictions and golds")
+    def compute(self, predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float]:
         contains: list[float] = []
         ems: list[float] = []
         f1s: list[float] = []
@@ -302,10 +313,10 @@ class AnswerMetrics:
             ems.append(exact_match(prediction, answers))
             f1s.append(token_f1(prediction, answers))
         scores = {"contains": _mean(contains), "exact_match": _mean(ems), "f1": _mean(f1s), "count": float(len(ems))}
-        return {prefix + name: value for name, value in scores.items()}
+        return scores
 
 
-class CitationMetrics:
+class CitationMetrics(PairedMetrics):
     """Whether answers cite the right articles, skipping questions with no relevant article.
 
     ``citation_precision`` pools citations over questions (a question citing ten sources weighs ten times one
@@ -315,13 +326,9 @@ class CitationMetrics:
     other id. Keys: citation_precision, answers_with_correct_citation, count.
     """
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+    pair_names = ("cited", "relevant")
 
-    def __call__(
-        self, cited: Sequence[Sequence[str]], relevant: Sequence[Collection[str]], prefix: str = ""
-    ) -> dict[str, float]:
-        _check_lengths(cited, relevant, "cited and relevant")
+    def compute(self, cited: Sequence[Sequence[str]], relevant: Sequence[Collection[str]]) -> dict[str, float]:
         citations = 0
         correct_citations = 0
         correct_answers: list[float] = []
@@ -340,4 +347,4 @@ class CitationMetrics:
             "answers_with_correct_citation": _mean(correct_answers),
             "count": float(len(correct_answers)),
         }
-        return {prefix + name: value for name, value in scores.items()}
+        return scores
