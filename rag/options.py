@@ -21,8 +21,9 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path}
 
 def flag(group: str, help: str, flag: str = "", choices: tuple[str, ...] = ()) -> dict[str, Any]:
     """A setting that is a flag of the `rag` commands taking `group` ("settings": all of them; "retrieval",
-    "answering": ask, eval, train-reader; "index": index). rag/apps/cli.py builds the flags from it: the flag is
-    --the-flat-name unless `flag` says otherwise; `help` may name {default} and other settings by flat name."""
+    "answering": ask, eval, train-reader; "index": index; "serve": serve). rag/apps/cli.py builds the flags from
+    it: the flag is --the-flat-name unless `flag` says otherwise; `help` may name {default} and other settings by
+    flat name."""
     return {"group": group, "help": help, "flag": flag, "choices": choices}
 
 
@@ -112,4 +113,4 @@ def _check_bounds(name: str, value: float | None, low: float | None, high: float
         lowest = f"{low:g} ({meaning}) or more" if low == 0 and meaning else f"at least {low:g}"
         raise SettingsError(f"{name} must be {lowest}, got {value}")
     if high is not None and value > high:
-        raise SettingsError(f"{name} is at most {high:g}" + (f": {meaning}" if meaning else "") + f", got {value}")
+        raise SettingsError(f"{name} must be at most {high:g}" + (f": {meaning}" if meaning else "") + f", got {value}")

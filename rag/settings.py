@@ -219,9 +219,22 @@ class LimitSettings(Section):
         return LoadLimits(self.max_file_bytes, self.max_article_bytes, self.max_file_articles)
 
 
+@dataclass(frozen=True)
+class ServerSettings(Section):
+    """The chat server (`rag serve`, `python app.py`)."""
+
+    host: str = setting("127.0.0.1", cli=flag(
+        "serve", "address to listen on (default {default}: this machine only)"))
+    port: int = setting(7860, low=1, high=65535, cli=flag("serve", "port, 1 to 65535 (default {default})"))
+
+    def check(self) -> None:
+        if not self.host.strip():
+            raise SettingsError("host must name an address to listen on, e.g. 127.0.0.1")
+
+
 SECTIONS: dict[str, type] = {"embed": EmbedSettings, "chunk": ChunkSettings, "store": VectorStoreConfig,
                              "retrieval": RetrievalConfig, "reader": ReaderSettings, "answer": AnswerSettings,
-                             "llm": LlmSettings, "limits": LimitSettings}
+                             "llm": LlmSettings, "limits": LimitSettings, "server": ServerSettings}
 
 
 @dataclass(frozen=True, init=False)
@@ -239,19 +252,21 @@ class Settings:
     answer: AnswerSettings = setting(factory=AnswerSettings)
     llm: LlmSettings = setting(factory=LlmSettings)
     limits: LimitSettings = setting(factory=LimitSettings)
+    server: ServerSettings = setting(factory=ServerSettings)
 
     def __init__(self, index_dir: str | os.PathLike = "index", seeds_dir: str | os.PathLike = "seeds", *,
                  embed: EmbedSettings | None = None, chunk: ChunkSettings | None = None,
                  store: VectorStoreConfig | None = None, retrieval: RetrievalConfig | None = None,
                  reader: ReaderSettings | None = None, answer: AnswerSettings | None = None,
-                 llm: LlmSettings | None = None, limits: LimitSettings | None = None, **flat: Any):
+                 llm: LlmSettings | None = None, limits: LimitSettings | None = None,
+                 server: ServerSettings | None = None, **flat: Any):
         """Whole sections by name, and single settings by flat name on top of them."""
         for name, value in (("index_dir", index_dir), ("seeds_dir", seeds_dir)):
             if not isinstance(value, str | os.PathLike):
                 raise SettingsError(f"the setting {name} must be a path, not {value!r}")
             object.__setattr__(self, name, Path(value))
         given = {"embed": embed, "chunk": chunk, "store": store, "retrieval": retrieval, "reader": reader,
-                 "answer": answer, "llm": llm, "limits": limits}
+                 "answer": answer, "llm": llm, "limits": limits, "server": server}
         unknown = set(flat) - set(_LEAVES)
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")

@@ -16,8 +16,10 @@ VALUES = {"index_dir": "elsewhere", "embedder": "/models/mine", "milvus_uri": "h
           "milvus_collection": "news", "reranker": "/models/ce", "reader_model": "/models/reader.json",
           "llm_model": "/models/x.gguf", "llm_url": "http://127.0.0.1:8000/v1", "min_confidence": "0.25",
           "min_support": "0.5", "dense_weight": "0.7", "top_k": "7", "reader_passages": "12", "chunk_tokens": "200",
-          "chunk_overlap_tokens": "32", "dense_chunks": "2", "ann_threshold": "1000", "answer_embed_sentences": "3"}
-COMMAND = {"settings": ["ask", "q?"], "retrieval": ["ask", "q?"], "answering": ["ask", "q?"], "index": ["index", "x"]}
+          "chunk_overlap_tokens": "32", "dense_chunks": "2", "ann_threshold": "1000", "answer_embed_sentences": "3",
+          "host": "0.0.0.0", "port": "8080"}
+COMMAND = {"settings": ["ask", "q?"], "retrieval": ["ask", "q?"], "answering": ["ask", "q?"], "index": ["index", "x"],
+           "serve": ["serve"]}
 
 
 def _value(f) -> str:
@@ -71,6 +73,8 @@ def test_a_setting_lands_in_its_section_by_its_flat_name():
      ({"dense_weight": -0.1}, "dense_weight must be at least 0"),
      ({"reader_passages": "ten"}, "reader_passages must be a whole number"),
      ({"llm_timeout": 0.0}, "llm_timeout must be positive"),
+     ({"port": 70000}, "port must be at most 65535"),
+     ({"host": " "}, "host must name an address"),
      ({"answer_mode": "poem"}, "answer_mode must be 'extractive' or 'llm'"),
      ({"passages": 3}, "unknown setting"),  # a field's own name is not a flat name
      ({"retrieval": ReaderSettings()}, "retrieval section must be a RetrievalConfig")],

@@ -76,12 +76,6 @@ def _day(text: str):
     return day
 
 
-def _port(text: str) -> int:
-    if not text.isdecimal() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -98,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands, settings, retrieval)
     serve = _command(commands, "serve", [settings], "open the chat UI in the browser (the same as python app.py)",
                      "Serve the chat UI. Without an index, seeds/ is indexed first.")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=_port, default=7860, help="port, 1 to 65535 (default 7860)")
+    _add_setting_flags(serve.add_argument_group("serving (also CITELINE_<NAME> environment variables)"), "serve")
     listing = _command(commands, "list", [settings], "list the indexed articles",
                        "List the indexed articles: id, date, chunks, source, title. The index in use is named on"
                        " standard error.")
@@ -375,10 +367,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = Citeline(_settings(args))
     _ensure_index(app)
     app.warm_up()
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        _err(f"warning: listening on {args.host}: anyone who can reach this machine can read and change the index")
-    _err(f"Citeline is answering on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    launch(build_ui(app), args.host, args.port, max_file_size=app.settings.limits.max_upload_bytes, quiet=True)
+    host, port = app.settings.server.host, app.settings.server.port
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _err(f"warning: listening on {host}: anyone who can reach this machine can read and change the index")
+    _err(f"Citeline is answering on http://{host}:{port} (Ctrl+C to stop)")
+    launch(build_ui(app), host, port, max_file_size=app.settings.limits.max_upload_bytes, quiet=True)
     return 0
 
 
