@@ -38,7 +38,7 @@ def rankings(app, dataset) -> tuple[list[list[str]], list[set[str]], float]:
     ranked, started = [], time.perf_counter()
     for question in questions:
         as_of = to_date(question.date) if question.date else None
-        hits = retriever.rank(question.question, as_of=as_of, limit=DEPTH)
+        hits = retriever.retrieve(question.question, DEPTH, as_of=as_of)
         ranked.append(list(dict.fromkeys(h.article.id for h in hits)))
     per_query = (time.perf_counter() - started) * 1000 / max(1, len(questions))
     return ranked, [evaluator.gold_articles(q) for q in questions], per_query

@@ -110,7 +110,7 @@ def citeline_runs(folder: Path, corpus_file: Path | None, index_dir: Path, reuse
         started = time.perf_counter()
         for question in questions:
             as_of = to_date(question.date) if use_dates and question.date else None
-            hits = retriever.rank(question.question, filters=None, as_of=as_of, limit=DEPTH)
+            hits = retriever.retrieve(question.question, DEPTH, as_of=as_of)
             rankings.append(list(dict.fromkeys(h.article.id for h in hits)))
         per_query = (time.perf_counter() - started) * 1000 / len(questions)
         results[label] = (rankings, build if not reuse else float("nan"), per_query)

@@ -131,8 +131,8 @@ def test_reranker_hook_with_a_tiny_cross_encoder(news, embedder, tmp_path):
     plain = Retriever(news.reader(), embedder, RetrievalConfig(rerank_top=10, chunks_per_article=1))
     reranked = Retriever(news.reader(), embedder,
                          RetrievalConfig(reranker=str(model_dir), rerank_top=10, chunks_per_article=1))
-    plain_hits = plain.rank(question)
-    hits = reranked.rank(question)
+    plain_hits = plain.retrieve(question)
+    hits = reranked.retrieve(question)
     def stories(found):  # the wire copy may survive instead of its original once the order changes
         return {(h.article.doc_id or h.article.source).replace("-copy", "") for h in found}
 

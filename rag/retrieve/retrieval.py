@@ -70,26 +70,16 @@ class Retriever:
     def retrieve(
         self,
         question: str,
-        k: int,
+        k: int | None = None,
         query_vector: np.ndarray | None = None,
         *,
         filters: Filters | None = None,
         as_of: date | None = None,
     ) -> list[Hit]:
-        if k < 1:
+        """The best k chunks (None: every candidate's), best first: the best few of each article, articles in
+        order, copies left out."""
+        if k is not None and k < 1:
             raise ValueError("k must be at least 1")
-        return self.rank(question, query_vector, filters=filters, as_of=as_of, limit=k)
-
-    def rank(
-        self,
-        question: str,
-        query_vector: np.ndarray | None = None,
-        *,
-        filters: Filters | None = None,
-        as_of: date | None = None,
-        limit: int | None = None,
-    ) -> list[Hit]:
-        """Chunks best first: the best few of each article, articles in order, copies left out."""
         if self.reader.size == 0:
             return []
         article_mask = self._article_mask(filters) if filters is not None and filters.active else None
@@ -105,7 +95,7 @@ class Retriever:
         by_article = dict(zip(found.articles, scores.tolist(), strict=True))
         if self.config.reranker:
             order = self._rerank(question, order, found)
-        return self._hits(order, by_article, found, limit)
+        return self._hits(order, by_article, found, k)
 
     # -- candidates and fusion ----------------------------------------------------------------------------------------
     def _candidates(self, question: str, query_vector: np.ndarray | None, article_mask: np.ndarray | None
