@@ -43,7 +43,7 @@ def test_new_and_changed_files_embed_only_themselves(make_app, copy_seeds, backe
     reader = app.reader()
     assert reader.manifest.vector_store["backend"] == backend and reader.size == added.chunks_total
     assert [s.live_articles for s in reader.manifest.segments] == [1, 1]
-    rows = reader.article_rows()
+    rows = reader.chunk_rows_by_article()
     seed_rows = next(r for a, r in rows.items() if reader.article(a).title.startswith("US launches"))
     assert np.allclose(reader.vectors(seed_rows), seed_vectors, atol=1e-6)
     (copy_seeds / "flood.txt").write_text(
@@ -115,7 +115,7 @@ def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds, backend
     app = make_app(vector_store=backend)
     app.index([copy_seeds], progress=False)
     flood = next(a for a in app.reader().articles() if "Harwick" in a.title)
-    flood_vectors = app.reader().vectors(app.reader().article_rows()[flood.id])
+    flood_vectors = app.reader().vectors(app.reader().chunk_rows_by_article()[flood.id])
     calls = app.embedder.calls
     before = read_manifest(app.index_dir)
     report = app.remove([flood.id])
@@ -129,10 +129,11 @@ def test_remove_takes_an_article_out_of_every_part(make_app, copy_seeds, backend
     assert reader.size == reader.bm25.size == segment.chunks
     assert not reader.bm25.scores("Harwick river metres").any()
     assert not reader.article_bm25.scores("Harwick river metres").any()
-    assert flood.id not in reader.article_rows() and flood.id not in reader.annotated_ids()
+    assert flood.id not in reader.chunk_rows_by_article() and flood.id not in reader.annotated_ids()
     with pytest.raises(KeyError):
         reader.article(flood.id)
-    assert all(row not in reader.article_rows().get(flood.id, []) for row, _ in reader.search(flood_vectors[0], 50))
+    left = reader.chunk_rows_by_article().get(flood.id, [])
+    assert all(row not in left for row, _ in reader.search(flood_vectors[0], 50))
     assert reader.manifest.vector_store["backend"] == backend
     if backend == "milvus":
         assert set(milvus_collections(app.index_dir)) == {"citeline_g000001"}

@@ -162,7 +162,7 @@ def test_the_policy_merges_small_segments_and_keeps_annotations(make_app, tmp_pa
     # Tier 1 (1-9 live articles) merges when it holds 3 segments.
     assert shapes == [[1], [1, 1], [3], [3, 1], [5], [5, 1], [7]]
     reader = app.reader()
-    ids = set(reader.article_rows())
+    ids = set(reader.chunk_rows_by_article())
     assert len(ids) == 7 and reader.annotated_ids() == ids
     assert all(reader.annotation(i) is not None and reader.annotation(i).spans for i in ids)
     hits = app.retrieve("How many people did the flood of week 0 affect in Harwick0?", 3)
@@ -222,11 +222,11 @@ def test_compaction_killed_at_any_moment_leaves_the_last_manifest_answering(segm
         after = read_manifest(index_dir)
         assert after.generation == before.generation or finished or len(after.segments) == 1
         reader = open_index(index_dir, embedder.name, embedder.dimension)
-        assert len(reader.article_rows()) == 41 and reader.bm25.size == reader.size
+        assert len(reader.chunk_rows_by_article()) == 41 and reader.bm25.size == reader.size
         hits = segmented.retrieve("How many people did the bridge of week 4 affect in Harwick4?", 3)
         assert "Harwick4" in hits[0].chunk.text
         reader.close()
-    assert len(early.article_rows()) == 41 and early.bm25.scores("Harwick4 bridge").any()
+    assert len(early.chunk_rows_by_article()) == 41 and early.bm25.scores("Harwick4 bridge").any()
     done = subprocess.run([sys.executable, "-m", "rag", "compact", "--index-dir", str(index_dir)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

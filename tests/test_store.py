@@ -416,5 +416,5 @@ def test_an_articles_rows_are_looked_up_from_the_layout():
     layout = ArticleLayout(["a", "b", "c", "d"], [""] * 4, [set()] * 4, np.zeros(4, dtype=np.int64), row_article,
                            np.ones(4, dtype=bool), np.ones(7, dtype=bool))
     for position in range(4):
-        assert layout.article_rows(position).tolist() == np.flatnonzero(row_article == position).tolist()
-    assert layout.article_rows(3).tolist() == []
+        assert layout.chunk_rows(position).tolist() == np.flatnonzero(row_article == position).tolist()
+    assert layout.chunk_rows(3).tolist() == []

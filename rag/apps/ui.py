@@ -257,7 +257,7 @@ class ChatUI:
         yield history, sources, f'<span class="cl-timing">{timing}</span>', [*asked, question], ""
 
     # -- the collection ------------------------------------------------------------------------------------------------
-    def article_rows(self) -> list[list[Any]]:
+    def article_table(self) -> list[list[Any]]:
         try:
             if not self.app.has_index():
                 return []
@@ -266,7 +266,7 @@ class ChatUI:
             return []
 
     def article_choices(self) -> list[tuple[str, str]]:
-        return [(f"{title[:70]} — {source}", article_id) for title, _, _, source, article_id in self.article_rows()]
+        return [(f"{title[:70]} — {source}", article_id) for title, _, _, source, article_id in self.article_table()]
 
     def _indexed_ids(self) -> set[str]:
         """Ids of the indexed articles, from the chunk table alone (the texts are not needed to tell new ones)."""
@@ -463,7 +463,7 @@ def _articles_tab(ui: ChatUI) -> tuple:
                      " file at most)", file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                      elem_id="upload")
     status = gr.Markdown(elem_id="upload-status")
-    table = gr.Dataframe(value=ui.article_rows(), headers=["Title", "Published", "Chunks", "Source", "Id"],
+    table = gr.Dataframe(value=ui.article_table(), headers=["Title", "Published", "Chunks", "Source", "Id"],
                          datatype=["str", "str", "number", "str", "str"], interactive=False, elem_id="articles",
                          wrap=True, column_widths=TABLE_WIDTHS)
     with gr.Row():
@@ -478,7 +478,7 @@ def _articles_tab(ui: ChatUI) -> tuple:
     viewer = gr.HTML(elem_id="viewer")
 
     def refresh():
-        return gr.update(value=ui.article_rows()), gr.update(choices=ui.article_choices(), value=None)
+        return gr.update(value=ui.article_table()), gr.update(choices=ui.article_choices(), value=None)
 
     def on_upload(files, progress=gr.Progress()):  # noqa: B008 (Gradio's way of asking for a progress bar)
         return ui.upload(files, progress)

@@ -338,7 +338,7 @@ class Indexer:
         old_sources: dict[str, dict] = dict(previous.sources) if previous else {}
         sources, loaded = self._sources(paths, old_sources, prune, progress, report, started, tqdm)
         wanted: list[str] = list(dict.fromkeys(i for entry in sources.values() for i in entry["articles"]))
-        old_rows = old.article_rows() if old is not None else {}
+        old_rows = old.chunk_rows_by_article() if old is not None else {}
         old_ids = set(old_rows)
         report.articles_added = sum(1 for i in wanted if i not in old_ids)
         report.articles_removed = len(old_ids - set(wanted))

@@ -177,12 +177,12 @@ class Retriever:
         return mask
 
     # -- chunks of the ranked articles --------------------------------------------------------------------------------
-    def _article_rows(self, position: int, found: Evidence) -> list[int]:
+    def _chunk_rows(self, position: int, found: Evidence) -> list[int]:
         """An article's chunks, best first: the embedding's best, then the words' best (which may lie past the
         chunks that have a vector, see the dense_chunks setting), then the rest by embedding, then by BM25."""
         dense_rows, dense, chunk_bm25 = found.dense_rows, found.dense, found.chunk_bm25
         by_dense = sorted(dense_rows.get(position, []), key=lambda r: -(dense[r] + 0.01 * float(chunk_bm25[r])))
-        all_rows = self.reader.layout().article_rows(position)
+        all_rows = self.reader.layout().chunk_rows(position)
         by_bm25 = [int(r) for r in all_rows[np.argsort(-chunk_bm25[all_rows], kind="stable")]]
         head = by_dense[:1] + [r for r in by_bm25[:1] if chunk_bm25[r] > 0]
         return list(dict.fromkeys(head + by_dense + by_bm25))
@@ -194,7 +194,7 @@ class Retriever:
 
             self._reranker = CrossEncoder(self.config.reranker, device=self.embedder.device)
         head = order[: self.config.rerank_top]
-        best_rows = [self._article_rows(a, found)[0] for a in head]
+        best_rows = [self._chunk_rows(a, found)[0] for a in head]
         chunks = self.reader.chunks(best_rows)
         scores = self._reranker.predict([(question, c.embed_text) for c in chunks], show_progress_bar=False)
         reranked = [a for _, a in sorted(zip(scores, head, strict=True), key=lambda pair: -float(pair[0]))]
@@ -203,7 +203,7 @@ class Retriever:
     def _article_vector(self, rows: list[int]) -> np.ndarray:
         """The vector that stands for an article when spotting copies: its best chunk's, or (when that chunk
         was not embedded, see the dense_chunks setting) its first chunk's. `rows` holds every chunk of the article,
-        best first, as _article_rows gives them."""
+        best first, as _chunk_rows gives them."""
         vector = self.reader.vectors(rows[:1])[0]
         if not vector.any():
             vector = self.reader.vectors([min(rows)])[0]
@@ -218,7 +218,7 @@ class Retriever:
         for position in order:
             if limit is not None and len(hits) >= limit:
                 break
-            rows = self._article_rows(position, found)
+            rows = self._chunk_rows(position, found)
             best_vector = self._article_vector(rows)
             if any(float(best_vector @ other) >= self.config.duplicate_cosine for other in kept_vectors):
                 continue
