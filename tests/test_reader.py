@@ -96,6 +96,26 @@ def test_how_many_takes_a_number_of_the_kind_counted(news_app):
     assert reading.best.best.sentence.text.startswith("Rescue teams from Pelago evacuated 2,000 residents")
 
 
+def test_the_reader_reads_each_articles_lead(news_app, embedder, tmp_path):
+    """Phrases come from an article's lead (reader_lead_chars): annotated when it was indexed, or parsed at
+    question time in an index that holds no annotations; lines past it are not read."""
+    from rag.answer.reader import Reader
+    from rag.api import Citeline
+    from rag.settings import Settings
+
+    question = "Who declared a state of emergency in Valmora?"  # flood.txt, line 7 (past its first 100 characters)
+    hits = news_app.retrieve(question, 10)
+    assert news_app.answer_reader().read(question, hits, news_app.reader().annotation).best.text == "Ilse Marrow"
+    assert Reader(lead_chars=0).read(question, hits).best.text == "Ilse Marrow"  # no annotations: parsed now
+    assert all("marrow" not in c.key for c in Reader(lead_chars=100).read(question, hits).candidates)
+    (tmp_path / "flood.txt").write_text(ARTICLES["flood.txt"], encoding="utf-8")
+    short_leads = Citeline(Settings(index_dir=tmp_path / "index", reader_lead_chars=100), embedder=embedder)
+    short_leads.index([tmp_path / "flood.txt"], progress=False)
+    hits = short_leads.retrieve(question, 10)
+    reading = short_leads.answer_reader().read(question, hits, short_leads.reader().annotation)
+    assert all("marrow" not in c.key for c in reading.candidates)
+
+
 def test_camp_taji_unsure_of_a_phrase_still_answers_with_line_12(seed_app):
     """The reader does not give a short answer it is unsure of; the sentence that answers is still given."""
     answer = seed_app.ask("Who was killed at Camp Taji?")

@@ -120,7 +120,8 @@ _WINDOW_TERMS = M["window_terms"]
 _WORDS = M["words"]
 
 
-# A sentence past an article's annotated lead is parsed when it shares this much of the question's words.
+# In an index that holds no annotations, a sentence of an article's lead is parsed at question time when it shares
+# this much of the question's words.
 CLOSE_READING = 0.3
 
 SpanLookup = Callable[[Article, int, bool], Sequence[Span]]
@@ -264,8 +265,9 @@ class CandidateExtractor:
 
     def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str],
                            wanted: Callable[[str], bool] | None) -> tuple[list[Mention], bool]:
-        """The mentions of one sentence (its phrases as annotated, parsed now if it is read closely, and the
-        amounts the parser left inside them) that are `wanted`, and whether it states any phrase at all."""
+        """The mentions of one sentence (its phrases as annotated or, without annotations, parsed now if it is read
+        closely; and the amounts the parser left inside them) that are `wanted`, and whether it states any phrase
+        at all."""
         article, sentence = view.hit.article, view.sentence
         spans = self.spans(article, sentence.line, view.sentence_terms >= CLOSE_READING)
         found, stated = [], False
