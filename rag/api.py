@@ -33,6 +33,7 @@ from rag.index.store import (
     open_index,
     read_manifest,
 )
+from rag.ingest.loading import load_file
 from rag.retrieve.followup import rewrite
 from rag.retrieve.retrieval import Filters, Retriever
 from rag.schema import Answer, Article, ArticleSummary, Hit, IndexStats
@@ -211,6 +212,11 @@ class Citeline:
         """Add (or update) the articles of `paths`; see `Indexer.index` for the options. The reader in use stays
         open for questions already under way; the next question opens the new index."""
         return Indexer(self.settings, self.embedder).index(paths, **options)
+
+    def read_file(self, path: str | Path, source: str | None = None, upload: bool = False) -> list[Article]:
+        """The articles of one file as `index` would read them, within the settings' limits (a file uploaded in
+        the chat: within the upload limits); LoadError says why it cannot be indexed."""
+        return load_file(Path(path), source, None, self.settings.limits.load_limits(upload=upload))
 
     def remove(self, article_ids: Iterable[str]) -> IndexReport:
         """Take articles out of the index; their files are left alone."""

@@ -27,3 +27,19 @@ def test_an_article_by_id_prefix_or_file_name(seed_app):
         seed_app.article("nothing.txt")
     with pytest.raises(ArticleNotFoundError):
         seed_app.article(summary.id[:3])  # too short to be taken as an id's beginning
+
+
+def test_a_file_is_read_as_index_would_read_it_within_the_limits(make_app, tmp_path):
+    from rag.ingest.loading import LoadError
+
+    app = make_app()
+    (article,) = app.read_file(SEED)
+    assert article.title and article.lines[11] == SEED.read_text(encoding="utf-8").split("\n")[11]
+    (named,) = app.read_file(SEED, source="upload.txt")
+    assert named.id == article.id and named.source == "upload.txt"
+    with pytest.raises(LoadError, match="CITELINE_MAX_ARTICLE_BYTES"):  # the seed is 4.7 kB
+        make_app(max_article_bytes=1000).read_file(SEED)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(LoadError, match="empty"):
+        app.read_file(tmp_path / "empty.txt")
+    assert not app.has_index()  # reading is not indexing

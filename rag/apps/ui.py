@@ -23,7 +23,7 @@ import gradio as gr
 
 from rag.api import Citeline, as_day, check_choices
 from rag.errors import ArticleNotFoundError, CitelineError
-from rag.ingest.loading import SUPPORTED_SUFFIXES, LoadError, load_file, suffix_of
+from rag.ingest.loading import SUPPORTED_SUFFIXES, LoadError, suffix_of
 from rag.schema import Answer, Article, Citation
 from rag.settings import Settings
 from rag.text.textsafe import encodable
@@ -287,8 +287,7 @@ class ChatUI:
                             " CITELINE_MAX_UPLOAD_BYTES); index large collections with `rag index`")
         if suffix_of(Path(name)) not in SUPPORTED_SUFFIXES:
             raise LoadError(f"not a supported type ({', '.join(SUPPORTED_SUFFIXES)})")
-        limits = self.app.settings.limits.load_limits(upload=True)
-        articles = load_file(temp_path, name, None, limits)
+        articles = self.app.read_file(temp_path, name, upload=True)
         return temp_path, name, list(dict.fromkeys(a.id for a in articles))
 
     def _store(self, temp_path: Path, name: str) -> tuple[Path, str, bool]:
