@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-character escapes.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?")
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and the two-character escapes of ECMA-48 (ESC 0x30-0x7E:
+# ESC 7 saves the cursor, ESC c resets the terminal).
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[0-~])?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab and newline
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
