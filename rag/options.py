@@ -16,6 +16,7 @@ from typing import Any
 
 from rag.errors import SettingsError
 
+ENV_PREFIX = "CITELINE_"  # a setting's environment variable is ENV_PREFIX + its flat name in capitals
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path}
 
 
@@ -69,7 +70,7 @@ def convert(name: str, raw: str, kind: type) -> Any:
             return Path(raw)
         return raw
     except ValueError:
-        raise SettingsError(f"CITELINE_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
 
 
 class Section:

@@ -18,9 +18,8 @@ from typing import Any
 
 from rag.errors import SettingsError
 from rag.index.vector_base import VectorStoreConfig
-from rag.options import Section, convert, field_type, flag, flat_name, setting
+from rag.options import ENV_PREFIX, Section, convert, field_type, flag, flat_name, setting
 
-ENV_PREFIX = "CITELINE_"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("weighted", "rrf")
