@@ -175,6 +175,52 @@ def test_the_policy_merges_small_segments_and_keeps_annotations(make_app, tmp_pa
     assert segment.live_articles == segment.articles == 6 and app.reader().annotated_ids() == ids - {gone}
 
 
+def test_a_merge_streams_the_segments_it_joins_and_keeps_every_live_chunk_and_vector(make_app, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(segments_module, "MERGE_FACTOR", 1000)
+    folder = tmp_path / "articles"
+    app = make_app()
+    for numbers in ([0, 1, 2], [3], [4], [5]):
+        _write(folder, numbers)
+        app.index([folder], progress=False)
+    reader = app.reader()
+    assert len(reader.parts) == 4
+    part = reader.parts[0]
+    every = part.query("SELECT row, article_id FROM chunks ORDER BY row")
+    assert list(part.rows("SELECT row, article_id FROM chunks ORDER BY row", batch=2)) == every and len(every) > 2
+    before = {i: [(c.line_start, c.line_end, c.text) for c in reader.chunks_of(i)]
+              for i in reader.chunk_rows_by_article()}
+    vectors = {i: reader.vectors(rows) for i, rows in reader.chunk_rows_by_article().items()}
+    gone = sorted(before)[2]
+    app.remove(gone)
+    assert app.compact().written
+    merged = app.reader()
+    assert len(merged.parts) == 1 and set(merged.chunk_rows_by_article()) == set(before) - {gone}
+    for article_id, rows in merged.chunk_rows_by_article().items():
+        assert [(c.line_start, c.line_end, c.text) for c in merged.chunks_of(article_id)] == before[article_id]
+        assert np.array_equal(merged.vectors(rows), vectors[article_id])
+    assert app.retrieve("How many people did the flood of week 0 affect in Harwick0?", 1)[0].article.title == \
+        "The flood in Harwick0 town"
+
+
+def test_a_segment_whose_passes_disagree_with_its_counts_is_not_written(make_app, tmp_path):
+    from rag.index.segments import Contents, Update
+    from rag.index.vector_base import VectorStoreConfig
+
+    app = make_app()
+    app.index([SEED], progress=False)
+    reader = app.reader()
+    articles = [reader.article(i) for i in reader.chunk_rows_by_article()]
+    chunks = [c for a in articles for c in reader.chunks_of(a.id)]
+    update = Update(app.index_dir)
+    before = sorted(p.name for p in app.index_dir.iterdir())
+    contents = Contents(len(articles), len(chunks) + 1, lambda: iter(articles), lambda: iter(chunks))
+    with pytest.raises(ValueError, match=r"chunks and \d+ articles read"):
+        update.write_streamed(contents, np.zeros((len(chunks) + 1, 384), dtype=np.float32), VectorStoreConfig(),
+                              384)
+    assert sorted(p.name for p in app.index_dir.iterdir()) == before
+
+
 def test_an_index_of_the_previous_format_says_to_reindex(seed_app, embedder, tmp_path):
     import shutil
 

@@ -16,7 +16,7 @@ import os
 import re
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -328,6 +328,13 @@ class SegmentReader:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with damage_check(self.index_dir, self.path.name):
             return self.db.execute(sql, params).fetchall()
+
+    def rows(self, sql: str, params: Sequence[Any] = (), batch: int = 1000) -> Iterator[tuple]:
+        """The rows of `sql` a batch at a time, on a cursor of its own (a merge streams a segment's texts)."""
+        with damage_check(self.index_dir, self.path.name):
+            cursor = self.db.execute(sql, params)
+            while found := cursor.fetchmany(batch):
+                yield from found
 
     def postings(self, part: str, size: int) -> Postings:
         folder = self.index_dir / self.segment.bm25_dir / part
