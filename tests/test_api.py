@@ -43,3 +43,28 @@ def test_a_file_is_read_as_index_would_read_it_within_the_limits(make_app, tmp_p
     with pytest.raises(LoadError, match="empty"):
         app.read_file(tmp_path / "empty.txt")
     assert not app.has_index()  # reading is not indexing
+
+
+def test_warm_up_freezes_what_it_loaded_and_a_replaced_index_reader_is_freed_without_the_collector(make_app,
+                                                                                                    tmp_path):
+    import gc
+    import weakref
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Harbour reopens\n\nThe harbour of Velmont reopened on Monday after the storm.\n",
+                                  encoding="utf-8")
+    app = make_app()
+    app.index([folder], progress=False)
+    app.warm_up()
+    assert gc.get_freeze_count() > 0  # the models and the index are out of the collector's full collections
+    assert app.ask("When did the harbour of Velmont reopen?").citations[0].line_start == 3
+    old = weakref.ref(app.reader())
+    (folder / "b.txt").write_text("Ferry returns\n\nThe Velmont ferry returned to service on Tuesday.\n",
+                                  encoding="utf-8")
+    app.index([folder], progress=False)
+    gc.disable()  # frozen objects are never collected: the old generation must go by reference counting alone
+    try:
+        assert app.reader() is not None and old() is None
+    finally:
+        gc.enable()
