@@ -196,6 +196,11 @@ class Reader:
         self.annotator.warm_up()
         _ = self.model
 
+    @property
+    def warm(self) -> bool:
+        """Loaded, and parsing in this process: a question's analysis then costs only its parse."""
+        return self._model is not None and self.annotator.local
+
     def read(self, question: str | Question, hits: Sequence[Hit],
              annotations: Callable[[str], Annotation | None] = lambda _: None, always: bool = False) -> Reading:
         """Candidates best first, each with its probability, and the confidence that the passages answer.

@@ -220,6 +220,11 @@ class Annotator:
         if self._nlp is None and _server is None:
             self._nlp = pipeline()
 
+    @property
+    def local(self) -> bool:
+        """Whether spaCy is loaded in this process and parses here (no second process serves it)."""
+        return self._nlp is not None and _server is None
+
     def annotate(self, lines: Sequence[tuple[int, str]], progress: bool = False,
                  on_progress: Callable[[str, int, int], None] | None = None) -> Iterator[list[Span]]:
         """For each (line number, text), its spans, in order."""
@@ -259,5 +264,7 @@ def lead_lines(article: Article, chars: int) -> list[int]:
 
 
 def parse(text: str):
-    """A parsed question (or any short text): tokens, tags, dependencies, entities."""
-    return pipeline()(text)
+    """A parsed question (or any short text): tokens, tags and dependencies. The recogniser is left out: a
+    question's analysis reads no entity, and it was 5.4 of the 12 ms a question's parse took (the same analyses of
+    the 1,496 questions of ../shared/bench with and without it)."""
+    return pipeline()(text, disable=["ner"])
