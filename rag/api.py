@@ -395,7 +395,7 @@ class Citeline:
         says why and how to set one up, rather than an error in place of an answer."""
         shown = hits[: self.top_k(k)]
         reading = self.answer_reader().read(parsed if parsed and parsed.text == question else question, hits,
-                                            self.reader().annotation, always=bool(choices))
+                                            self.reader().line_spans, always=bool(choices))
         composer = ReadingComposer(self.extractive())
         if choices:
             yield composer.choose(reading, self.answer_reader().choose(reading, choices), list(choices), shown,

@@ -44,8 +44,48 @@ class Annotation:
 
     @classmethod
     def from_json(cls, lines: int, text: str) -> Annotation:
-        make, convert = Span._make, Span.from_list  # spans as written now are taken as they are; older ones converted
-        return cls(int(lines), [make(item) if len(item) == 6 else convert(item) for item in json.loads(text)])
+        return cls(int(lines), list(map(Span._make, span_rows(text))))
+
+    def spans_on(self, line: int) -> list[Span]:
+        return [s for s in self.spans if s.line == line]
+
+
+def span_rows(text: str) -> list[tuple]:
+    """The spans of an annotation's JSON as plain tuples, in Span's field order: spans as written now are taken
+    as they are, older ones converted."""
+    convert = Span.from_list
+    return [tuple(item) if len(item) == 6 else tuple(convert(item)) for item in json.loads(text)]
+
+
+class LineSpans:
+    """An annotation as a question reads it: a few of its lines. Its spans stay plain tuples, grouped by line,
+    until a line is asked for: a question reads some 15 lines of annotations holding about 1,000 spans."""
+
+    __slots__ = ("_made", "_rows", "lines")
+
+    def __init__(self, lines: int, rows: dict[int, tuple[tuple, ...]]):
+        self.lines = lines
+        self._rows = rows
+        self._made: dict[int, list[Span]] = {}
+
+    @classmethod
+    def group(cls, lines: int, rows: Sequence[tuple]) -> dict[int, tuple[tuple, ...]]:
+        """Rows (in Span's field order) by line, in their order: what the constructor takes."""
+        by_line: dict[int, list[tuple]] = {}
+        for row in rows:
+            by_line.setdefault(row[0], []).append(row)
+        return {line: tuple(found) for line, found in by_line.items()}
+
+    def spans_on(self, line: int) -> list[Span]:
+        made = self._made.get(line)
+        if made is None:
+            made = self._made[line] = list(map(Span._make, self._rows.get(line, ())))
+        return made
+
+    @property
+    def spans(self) -> list[Span]:
+        """Every span, in the annotation's order (a line's spans were written together)."""
+        return [Span._make(row) for found in self._rows.values() for row in found]
 
 
 @dataclass

@@ -68,3 +68,20 @@ def test_warm_up_freezes_what_it_loaded_and_a_replaced_index_reader_is_freed_wit
         assert app.reader() is not None and old() is None
     finally:
         gc.enable()
+
+
+def test_a_warm_reader_analyses_the_question_in_the_asking_thread(seed_app, monkeypatch):
+    from types import SimpleNamespace
+
+    import rag.api as api_module
+
+    seed_app.warm_up()
+    assert seed_app.answer_reader().warm
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a warm Citeline started a thread to analyse the question")
+
+    monkeypatch.setattr(api_module, "threading", SimpleNamespace(Thread=no_thread))
+    answer = seed_app.ask("Who was killed at Camp Taji?")
+    assert answer.citations[0].line_start == 12
+    assert answer.timings_ms["answer"] > 0 and answer.timings_ms["total"] >= answer.timings_ms["retrieve"]

@@ -43,3 +43,19 @@ def test_what_a_how_many_question_counts_and_where_its_answer_stands():
                                       "How did the rockets reach the base?"])
 def test_questions_that_ask_for_no_short_answer(question):
     assert not analyse(question).factoid
+
+
+def test_a_question_is_parsed_without_the_recogniser_and_analysed_as_with_it(monkeypatch):
+    from rag.answer import question as question_module
+    from rag.ingest import nlp
+
+    asked = ["Who was killed at Camp Taji in Iraq?", "How much did Twitter's new owner Elon Musk pay for it?",
+             "Which city in Florida did Hurricane Ian hit first this week?"]
+    doc = nlp.parse(asked[0])
+    assert doc.has_annotation("DEP") and doc.has_annotation("TAG") and not doc.has_annotation("ENT_IOB")
+    quick = [analyse(q) for q in asked]
+    whole = nlp.pipeline()
+    assert whole(asked[0]).ents  # the pipeline itself still recognises "Camp Taji" and "Iraq"
+    monkeypatch.setattr(question_module, "parse", whole)
+    assert [analyse(q) for q in asked] == quick
+    assert quick[0].answer_class == "PERSON" and quick[2].focus == "city"

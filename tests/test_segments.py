@@ -280,3 +280,29 @@ def test_compaction_killed_at_any_moment_leaves_the_last_manifest_answering(segm
     assert "Harwick4" in segmented.retrieve("How many people did the bridge of week 4 affect?", 3)[0].chunk.text
     assert not [p for p in index_dir.iterdir() if ".tmp" in p.name]
 
+
+
+def test_articles_and_their_annotations_are_found_in_their_segment_once_the_layout_is_read(make_app, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(segments_module, "MERGE_FACTOR", 10)  # keep every segment apart
+    folder = tmp_path / "articles"
+    app = make_app()
+    for number in range(3):
+        _write(folder, [number])
+        app.index([folder], progress=False)
+    gone = sorted(app.reader().chunk_rows_by_article())[0]
+    app.remove(gone)
+    cold = app.reader()
+    assert len(cold.parts) >= 2 and cold._layout is None  # (a segment left with no live article is dropped)
+    ids = sorted(cold.chunk_rows_by_article())
+    before = {i: (cold.article(i).source, cold.annotation(i)) for i in ids}
+    fresh = open_index(app.index_dir, app.embedder.name, app.embedder.dimension)
+    fresh.layout()  # from now on articles are looked up, not searched for segment by segment
+    assert {i: (fresh.article(i).source, fresh.annotation(i)) for i in ids} == before
+    with pytest.raises(KeyError):
+        fresh.article(gone)
+    for article_id in ids:
+        by_line = fresh.line_spans(article_id)
+        spans = before[article_id][1].spans
+        assert by_line.spans == spans and by_line.lines == before[article_id][1].lines
+        assert all(by_line.spans_on(line) == [s for s in spans if s.line == line] for line in {s.line for s in spans})

@@ -22,7 +22,7 @@ from rag.answer.candidates import Candidate, CandidateExtractor, Extraction, M, 
 from rag.answer.question import Question, analyse
 from rag.answer.reader_model import ANSWERABLE_FEATURES, CHOICE_FEATURES, ReaderModel
 from rag.ingest.nlp import Annotator, lead_lines
-from rag.schema import Annotation, Article, Hit, Span
+from rag.schema import Annotation, Article, Hit, LineSpans, Span
 from rag.text.normalize import normalize_answer
 
 # A second answer of the same kind, from other articles, stated in a sentence that matches the question at least
@@ -85,6 +85,10 @@ def _same_answer(a: str, b: str) -> bool:
     return a == b or f" {a} " in f" {b} " or f" {b} " in f" {a} "
 
 
+# What the index says of an article's lead: IndexReader.line_spans (as questions read it) or .annotation.
+Annotated = Annotation | LineSpans
+
+
 class SpanSource:
     """The phrases of an article's lead (its first `lead_chars` characters, where news states its answers): marked
     when it was indexed, or, in an index built before articles were annotated, parsed when a question first reads
@@ -92,41 +96,32 @@ class SpanSource:
     of 540 on RealTimeQA 2024 (exact match the same) and made the slowest questions of an 11,000-article archive
     40 ms slower (BENCHMARKS.md)."""
 
-    def __init__(self, annotations: Callable[[str], Annotation | None], annotator: Annotator, lead_chars: int,
+    def __init__(self, annotations: Callable[[str], Annotated | None], annotator: Annotator, lead_chars: int,
                  parsed: OrderedDict, lock: threading.Lock):
         self.annotations = annotations
         self.annotator = annotator
         self.lead_chars = lead_chars
         self.parsed = parsed  # (article id, line) -> spans, shared by the questions of one Reader
         self.lock = lock
-        self._stored: dict[str, tuple[int, dict[int, list[Span]]]] = {}
+        self._stored: dict[str, Annotated | None] = {}
         self._leads: dict[str, frozenset[int]] = {}
 
     def __call__(self, article: Article, line: int, parse: bool = True) -> Sequence[Span]:
-        annotated, by_line = self._stored_of(article)
-        if annotated:
-            return by_line.get(line, ())
+        stored = self._stored_of(article)
+        if stored is not None and stored.lines:
+            return stored.spans_on(line)
         return self._parse(article, line) if parse and self._to_parse(article, line) else ()
 
-    def _stored_of(self, article: Article) -> tuple[int, dict[int, list[Span]]]:
-        """The article's annotated lead (its last line, and its spans by line), read from the index once."""
-        stored = self._stored.get(article.id)
-        if stored is None:
-            stored = self._stored[article.id] = self._load(article)
-        return stored
-
-    def _load(self, article: Article) -> tuple[int, dict[int, list[Span]]]:
-        annotation = self.annotations(article.id)
-        if annotation is None:
-            return 0, {}
-        by_line: dict[int, list[Span]] = {}
-        for span in annotation.spans:
-            by_line.setdefault(span.line, []).append(span)
-        return annotation.lines, by_line
+    def _stored_of(self, article: Article) -> Annotated | None:
+        """The article's annotated lead, read from the index once a question."""
+        if article.id not in self._stored:
+            self._stored[article.id] = self.annotations(article.id)
+        return self._stored[article.id]
 
     def _to_parse(self, article: Article, line: int) -> bool:
         """Whether the line is in the lead of an article the index holds no annotation of."""
-        if self._stored_of(article)[0]:
+        stored = self._stored_of(article)
+        if stored is not None and stored.lines:
             return False
         lead = self._leads.get(article.id)
         if lead is None:
@@ -202,7 +197,7 @@ class Reader:
         return self._model is not None and self.annotator.local
 
     def read(self, question: str | Question, hits: Sequence[Hit],
-             annotations: Callable[[str], Annotation | None] = lambda _: None, always: bool = False) -> Reading:
+             annotations: Callable[[str], Annotated | None] = lambda _: None, always: bool = False) -> Reading:
         """Candidates best first, each with its probability, and the confidence that the passages answer.
         Questions that ask for no short answer ("What did X say?") are not read unless `always`."""
         parsed = question if isinstance(question, Question) else analyse(question)

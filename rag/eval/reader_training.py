@@ -117,7 +117,7 @@ class ReaderTrainer:
         if left_out:
             hits = [h for h in hits if h.article.id not in left_out][: self.passages]
         index = self.app.reader()
-        spans = SpanSource(index.annotation, self.reader.annotator, self.reader.lead_chars, self.reader._parsed,
+        spans = SpanSource(index.line_spans, self.reader.annotator, self.reader.lead_chars, self.reader._parsed,
                            self.reader._lock)
         extractor = CandidateExtractor(spans)
         extraction = extractor.extract(question, hits)

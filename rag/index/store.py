@@ -28,7 +28,7 @@ from rag.errors import CitelineError, IndexMismatchError, IndexMissingError, dam
 from rag.index.lexical import Bm25, Postings
 from rag.index.vector_base import VectorStore, incomplete
 from rag.index.vectorstore import open_vectors
-from rag.schema import Annotation, Article, Chunk, Span
+from rag.schema import Annotation, Article, Chunk, LineSpans, span_rows
 
 FORMAT_VERSION = 3  # 3: segments with BM25 postings; 2 (one generation, bm25s scores) needs a re-index
 ARTICLES_KEPT = 2000  # articles (texts and their lines) kept in memory once read, the most recent first
@@ -365,11 +365,12 @@ ARTICLE_COLUMNS = "id, doc_id, source, title, published, url, text, furniture, a
 _MISSING = object()
 
 
-def _untracked(annotation: Annotation) -> tuple[int, tuple[tuple, ...]]:
-    """An annotation kept as plain tuples, which the garbage collector stops tracking (it tracks named tuples for
-    ever): the 5,000 annotations kept were some 170,000 objects that every full collection walked, about 110 ms
-    of each pause on the archive (a full collection after the 206 rtqa2022 questions: 290 ms, 180 ms without)."""
-    return annotation.lines, tuple(map(tuple, annotation.spans))
+def _untracked(lines: int, text: str) -> tuple[int, dict[int, tuple[tuple, ...]]]:
+    """An annotation kept as plain tuples by line, which the garbage collector stops tracking (it tracks named
+    tuples for ever): the 5,000 annotations kept were some 170,000 objects that every full collection walked, about
+    110 ms of each pause on the archive (a full collection after the 206 rtqa2022 questions: 290 ms, 180 ms
+    without)."""
+    return int(lines), LineSpans.group(int(lines), span_rows(text))
 
 
 class _Recent:
@@ -416,6 +417,7 @@ class IndexReader:
         self._articles = _Recent(ARTICLES_KEPT)
         self._annotations = _Recent(ANNOTATIONS_KEPT)
         self._layout: ArticleLayout | None = None
+        self._holder_of: dict[str, int] | None = None
 
     @property
     def has_deletions(self) -> bool:
@@ -524,11 +526,24 @@ class IndexReader:
         return out  # type: ignore[return-value]
 
     def _holder(self, article_id: str) -> SegmentReader | None:
-        """The segment where the article is live (the newest, should a build have written it twice)."""
+        """The segment where the article is live (the newest, should a build have written it twice). Once the
+        layout is read (the first question), a lookup: asking each segment in turn cost a question about 60 SQLite
+        queries on a six-segment archive."""
+        if self._layout is not None:
+            index = self._holders().get(article_id)
+            return None if index is None else self.parts[index]
         for part in reversed(self.parts):
             if article_id not in part.deleted and part.query("SELECT 1 FROM articles WHERE id = ?", (article_id,)):
                 return part
         return None
+
+    def _holders(self) -> dict[str, int]:
+        """The segment of every live article, from the layout (a later segment's copy wins, as in `_holder`)."""
+        if self._holder_of is None:
+            layout = self.layout()
+            segment = np.searchsorted(self.article_offsets, np.arange(len(layout.ids)), side="right") - 1
+            self._holder_of = {layout.ids[p]: int(segment[p]) for p in np.flatnonzero(layout.live).tolist()}
+        return self._holder_of
 
     def article(self, article_id: str) -> Article:
         article = self._articles.get(article_id)
@@ -543,6 +558,11 @@ class IndexReader:
     def annotation(self, article_id: str) -> Annotation | None:
         """The phrases marked in the article's first lines when it was indexed; None for an index built before
         articles were annotated, or with another annotator."""
+        found = self.line_spans(article_id)
+        return None if found is None else Annotation(found.lines, found.spans)
+
+    def line_spans(self, article_id: str) -> LineSpans | None:
+        """The same as `annotation`, as a question reads it: by line, each line's spans made when asked for."""
         kept = self._annotations.get(article_id)
         if kept is _MISSING:
             row = None
@@ -550,8 +570,8 @@ class IndexReader:
             if part is not None and part.has_annotations:
                 found = part.query("SELECT lines, spans FROM annotations WHERE article_id = ?", (article_id,))
                 row = found[0] if found else None
-            kept = self._annotations.put(article_id, _untracked(Annotation.from_json(*row)) if row else None)
-        return None if kept is None else Annotation(kept[0], list(map(Span._make, kept[1])))
+            kept = self._annotations.put(article_id, _untracked(*row) if row else None)
+        return None if kept is None else LineSpans(*kept)
 
     def annotated_ids(self) -> set[str]:
         if not self.manifest.annotator:
