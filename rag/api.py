@@ -207,7 +207,7 @@ class Citeline:
         """Load the embedder, the index and the reader now rather than at the first question; then leave what they
         loaded out of the garbage collector's full collections (`_freeze_loaded`)."""
         self.embedder.warm_up()
-        self.reader()
+        self.reader().warm_up()
         self.answer_reader().warm_up()
         _freeze_loaded()
 

@@ -306,3 +306,24 @@ def test_articles_and_their_annotations_are_found_in_their_segment_once_the_layo
         spans = before[article_id][1].spans
         assert by_line.spans == spans and by_line.lines == before[article_id][1].lines
         assert all(by_line.spans_on(line) == [s for s in spans if s.line == line] for line in {s.line for s in spans})
+
+
+def test_a_search_over_segments_merges_their_results_best_first(make_app, tmp_path, monkeypatch):
+    monkeypatch.setattr(segments_module, "MERGE_FACTOR", 10)  # keep every segment apart
+    folder = tmp_path / "articles"
+    app = make_app(dense_chunks=0)
+    for number in range(3):
+        _write(folder, [number])
+        app.index([folder], progress=False)
+    reader = app.reader()
+    assert len(reader.parts) == 3
+    query = app.embedder.embed_query("How many people did the ferry affect?")
+    expected = sorted(((row + int(reader.row_offsets[i]), score)
+                       for i, part in enumerate(reader.parts) for row, score in part.vectors.search(query, 4)),
+                      key=lambda pair: -pair[1])[:4]
+    found = reader.search(query, 4)
+    assert found == expected and [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    assert "ferry" in reader.chunks([found[0][0]])[0].text  # the best chunk is the ferry's (article 1)
+    allowed = np.zeros(reader.size, dtype=bool)
+    allowed[found[-1][0]] = True  # a filter goes through each store's filtered search
+    assert reader.search(query, 4, allowed) == [found[-1]]

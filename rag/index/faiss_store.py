@@ -193,9 +193,8 @@ class FaissStore:
         vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
         rows = None if allowed is None else np.flatnonzero(allowed).astype(np.int64)
         if rows is None or len(rows) == self.size:
-            k = min(k, stored)
-            params = faiss.SearchParametersHNSW(efSearch=beam(self.ef_search, k)) if self.ef_search else None
-            return _pairs(*self.index.search(vector, k, params=params))
+            found, scores = self.search_arrays(vector, k)
+            return list(zip(found.tolist(), scores.tolist(), strict=True))
         if self.position is not None:
             rows = rows[self.position[rows] >= 0]
         if not len(rows):
@@ -213,6 +212,20 @@ class FaissStore:
         scores = self.vectors(rows) @ vector[0]
         best = np.argsort(-scores, kind="stable")[:k]
         return [(int(rows[i]), float(scores[i])) for i in best]
+
+    def search_arrays(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered search as arrays (rows, inner products), best first: merging segments' results as arrays
+        spares making a tuple of each of the 200 a segment returns (a millisecond a question on six segments)."""
+        import faiss
+
+        stored = int(self.index.ntotal)
+        if stored == 0 or k < 1:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        k = min(k, stored)
+        params = faiss.SearchParametersHNSW(efSearch=beam(self.ef_search, k)) if self.ef_search else None
+        scores, rows = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), k, params=params)
+        keep = rows[0] >= 0
+        return rows[0][keep], scores[0][keep]
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         if not len(rows):
