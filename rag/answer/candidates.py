@@ -38,6 +38,7 @@ _DASH = re.compile(r"^.*\s[–—−-]\s+")  # "NEW YORK − Columbia University
 # Sums and shares the English pipeline sometimes leaves inside a longer phrase ("a $9,000 fine and jail time").
 _AMOUNT = re.compile(r"(?P<MONEY>(?<![\w$€£])[$€£]\s?\d[\d,]*(?:\.\d+)?(?:\s(?:million|billion|trillion))?(?![\w]))"
                      r"|(?P<PERCENT>(?<![\w.])\d+(?:\.\d+)?(?:%|\spercent\b))")
+_DIGIT = re.compile(r"\d")
 _LONGEST_APPROXIMATE = max(len(words) for words in APPROXIMATE)
 
 # The evidence of one mention, in this order.
@@ -470,7 +471,9 @@ def _words(text: str) -> list[str]:
 def _missed_amounts(article: Article, sentence: Sentence, spans: Sequence[Span]) -> list[Span]:
     """Sums and percentages of the sentence that no amount entity covers, as amount spans of their own."""
     line_text = article.lines[sentence.line - 1]
-    found = []
+    found: list[Span] = []
+    if not _DIGIT.search(line_text, sentence.start, sentence.end):  # both kinds hold a digit; the pattern,
+        return found  # opening with look-behinds, is tried at every position of the sentence
     for match in _AMOUNT.finditer(line_text, sentence.start, sentence.end):
         start, end = match.span()
         if not any(s.label in AMOUNTS and s.start <= start and end <= s.end for s in spans):

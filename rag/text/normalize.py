@@ -7,6 +7,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
 
@@ -23,9 +24,11 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _DROP_ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
+@lru_cache(maxsize=65536)
 def normalize_answer(s: str) -> str:
     """Official SQuAD v2 normalisation (lower, drop punctuation, drop a/an/the, collapse spaces), plus Unicode
-    punctuation, so that answers differing only in form compare equal."""
+    punctuation, so that answers differing only in form compare equal. Cached: the reader normalises some 250
+    phrases a question, the same names and figures again and again."""
     text = s.lower().translate(_DROP_ASCII_PUNCTUATION)
     if not text.isascii():
         text = "".join(ch for ch in text if not _is_punctuation(ch))
