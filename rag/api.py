@@ -208,7 +208,7 @@ class Citeline:
         loaded out of the garbage collector's full collections (`_freeze_loaded`)."""
         self.embedder.warm_up()
         self.reader().warm_up()
-        self.answer_reader().warm_up()
+        self.answer_reader().warm_up(place_lists=True)
         _freeze_loaded()
 
     def _warm_reader(self, question: str = "", analysed: list | None = None) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.candidates import Candidate, CandidateExtractor, Extraction, M, group, set_label_prior
+from rag.answer.places import countries, states
 from rag.answer.question import Question, analyse
 from rag.answer.reader_model import ANSWERABLE_FEATURES, CHOICE_FEATURES, ReaderModel
 from rag.ingest.nlp import Annotator, lead_lines
@@ -187,9 +188,13 @@ class Reader:
     def min_confidence(self) -> float:
         return self.model.min_confidence if self._min_confidence is None else self._min_confidence
 
-    def warm_up(self) -> None:
+    def warm_up(self, place_lists: bool = False) -> None:
+        """spaCy and the model; with `place_lists`, the country and state lists too (0.1 s, otherwise paid by the
+        first "which country" or "which state" question; a one-shot `rag ask` needs them rarely)."""
         self.annotator.warm_up()
         _ = self.model
+        if place_lists:
+            countries(), states()
 
     @property
     def warm(self) -> bool:
