@@ -3,6 +3,7 @@
     nice -n 10 python benchmarks/archive.py --work /tmp/citeline-archive            # build, then measure
     nice -n 10 python benchmarks/archive.py --grow-from /tmp/full/idx             # add 2024 + 2025 to a 2022 index
     python benchmarks/archive.py --work /tmp/citeline-archive --reuse              # measure an existing build
+    python benchmarks/archive.py --work /tmp/citeline-archive --reuse --latency-only   # only the question times
 
 Reports the build's wall time and peak RSS (a new `rag index` process, peak from wait4), the index's size on
 disk, p50/p95 question latency in process (extractive `ask`, the 206 rtqa2022 questions with their dates, after
@@ -60,7 +61,11 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/citeline-archive"))
     parser.add_argument("--reuse", action="store_true", help="measure the index already in WORK/index")
     parser.add_argument("--grow-from", type=Path, help="an index of the full rtqa2022 corpus to add the others to")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="with --reuse: only the question times (to compare two versions of the code, alternately)")
     args = parser.parse_args()
+    if args.latency_only and not args.reuse:
+        parser.error("--latency-only measures an existing build: give --reuse too")
     index_dir = args.work / "index"
     if args.grow_from and not args.reuse:
         shutil.rmtree(args.work, ignore_errors=True)
@@ -85,9 +90,10 @@ def main() -> int:
     dataset = load_dataset(BENCH / "rtqa2022", BENCH / "rtqa2022" / "corpus.jsonl.gz")
     app = Citeline(Settings.from_env(index_dir=index_dir))
     app.warm_up()
-    ranked, gold, per_query = rankings(app, dataset)
-    print(f"rtqa2022 over the archive ({len(gold)} questions, dates): Recall@5 {recall_at(ranked, gold, 5):.3f},"
-          f" Recall@10 {recall_at(ranked, gold, 10):.3f}; ranking {per_query:.1f} ms/question")
+    if not args.latency_only:
+        ranked, gold, per_query = rankings(app, dataset)
+        print(f"rtqa2022 over the archive ({len(gold)} questions, dates): Recall@5 {recall_at(ranked, gold, 5):.3f},"
+              f" Recall@10 {recall_at(ranked, gold, 10):.3f}; ranking {per_query:.1f} ms/question")
     questions = [q for q in dataset.questions if not q.unanswerable]
     for question in questions[:5]:  # warm-up: the reader's first answers load its parts
         app.ask(question.question, as_of=to_date(question.date) if question.date else None)
@@ -103,6 +109,8 @@ def main() -> int:
         print(f"{label}, in process: p50 {statistics.median(times):.1f} ms, p95"
               f" {times[int(0.95 * (len(times) - 1))]:.1f} ms, max {times[-1]:.1f} ms")
     app.close()
+    if args.latency_only:
+        return 0
 
     copy = args.work / "copy"
     shutil.rmtree(copy, ignore_errors=True)
