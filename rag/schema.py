@@ -68,8 +68,8 @@ class LineSpans:
         self._rows = rows
         self._made: dict[int, list[Span]] = {}
 
-    @classmethod
-    def group(cls, lines: int, rows: Sequence[tuple]) -> dict[int, tuple[tuple, ...]]:
+    @staticmethod
+    def group(rows: Sequence[tuple]) -> dict[int, tuple[tuple, ...]]:
         """Rows (in Span's field order) by line, in their order: what the constructor takes."""
         by_line: dict[int, list[tuple]] = {}
         for row in rows:

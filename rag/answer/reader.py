@@ -109,20 +109,21 @@ class SpanSource:
 
     def __call__(self, article: Article, line: int, parse: bool = True) -> Sequence[Span]:
         stored = self._stored_of(article)
-        if stored is not None and stored.lines:
+        if stored is not None:
             return stored.spans_on(line)
         return self._parse(article, line) if parse and self._to_parse(article, line) else ()
 
     def _stored_of(self, article: Article) -> Annotated | None:
-        """The article's annotated lead, read from the index once a question."""
+        """The article's annotated lead, read from the index once a question; None where the index annotated none
+        of its lines."""
         if article.id not in self._stored:
-            self._stored[article.id] = self.annotations(article.id)
+            stored = self.annotations(article.id)
+            self._stored[article.id] = stored if stored is not None and stored.lines else None
         return self._stored[article.id]
 
     def _to_parse(self, article: Article, line: int) -> bool:
         """Whether the line is in the lead of an article the index holds no annotation of."""
-        stored = self._stored_of(article)
-        if stored is not None and stored.lines:
+        if self._stored_of(article) is not None:
             return False
         lead = self._leads.get(article.id)
         if lead is None:

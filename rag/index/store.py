@@ -370,7 +370,7 @@ def _untracked(lines: int, text: str) -> tuple[int, dict[int, tuple[tuple, ...]]
     tuples for ever): the 5,000 annotations kept were some 170,000 objects that every full collection walked, about
     110 ms of each pause on the archive (a full collection after the 206 rtqa2022 questions: 290 ms, 180 ms
     without)."""
-    return int(lines), LineSpans.group(int(lines), span_rows(text))
+    return int(lines), LineSpans.group(span_rows(text))
 
 
 class _Recent:
