@@ -3,11 +3,21 @@ and what a candidate is called."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from rag.answer.candidates import CandidateExtractor, full_name
+from rag.answer.candidates import (
+    CANDIDATE_FEATURES,
+    CandidateExtractor,
+    M,
+    full_name,
+    group,
+    set_label_prior,
+    with_label_priors,
+)
 from rag.answer.question import analyse
 from rag.ingest.nlp import NOUN_PHRASE
 from rag.schema import Article, Chunk, Hit, Span
@@ -79,3 +89,72 @@ def test_phrases_of_a_kind_that_cannot_answer_are_counted_but_not_weighed():
     assert [v.sentence.line for v in typed.mentioned] == [v.sentence.line for v in everything.mentioned] == [3]
     nothing = extractor.extract(question, [hit], lambda label: False)
     assert nothing.mentions == [] and len(nothing.mentioned) == 1
+
+
+def _reference_features(members: list, articles_read: int) -> dict[str, float]:
+    """A candidate's features computed plainly, by name, from its mentions best first."""
+    scores = [m.score for m in members]
+    articles = len({m.article.id for m in members})
+    return {
+        "best_mention": scores[0],
+        "mention_mass": math.log(sum(math.exp(min(max(s, -30.0), 30.0)) for s in scores)),
+        "label_prior": max(float(m.features[M["label_prior"]]) for m in members),
+        "mentions": math.log1p(len(members)),
+        "articles": articles,
+        "article_share": articles / max(articles_read, 1),
+        "in_top_article": float(any(m.article_rank == 1 for m in members)),
+        "mean_sentence_terms": sum(float(m.features[M["sentence_terms"]]) for m in members) / len(members),
+        "mean_proximity": sum(float(m.features[M["proximity"]]) for m in members) / len(members),
+    }
+
+
+def test_mentions_of_one_answer_become_one_candidate_with_their_evidence():
+    """`group` over the mentions of three articles: "Harris" joins "Kamala Harris" (and gives the full name), the
+    best-scored mention comes first, and every candidate's features are those computed plainly by name; the
+    label priors set for all mentions at once are those set one by one."""
+    lines = ["Kamala Harris won in Atlanta, Harris said.", "Harris spoke in Atlanta on Monday.",
+             "Voters in Georgia backed Kamala Harris."]
+    articles = [Article(f"a{i}", f"{i}.txt", f"Title {i}", f"Title {i}\n\n{line}") for i, line in enumerate(lines)]
+    hits = [Hit(Chunk(a.id, 3, 3, line), a, score=1.0 - i / 10, rank=i + 1, similarity=0.5)
+            for i, (a, line) in enumerate(zip(articles, lines, strict=True))]
+
+    def spans(article, number, parse=True):
+        line = lines[int(article.id[1:])]
+        found = [(name, label) for name, label in (("Kamala Harris", "PERSON"), ("Harris", "PERSON"),
+                                                  ("Atlanta", "GPE"), ("Georgia", "GPE"), ("Monday", "DATE"))]
+        out, taken = [], set()
+        for name, label in found:
+            at = line.find(name)
+            while at >= 0:
+                if not any(at >= s and at < e for s, e in taken):
+                    out.append(Span(3, at, at + len(name), label, "nsubj", "won"))
+                    taken.add((at, at + len(name)))
+                at = line.find(name, at + 1)
+        return out if number == 3 else []
+
+    question = analyse("Which candidate spoke and won?")
+    mentions = CandidateExtractor(spans).extract(question, hits).mentions
+    one_by_one = [m.features.copy() for m in mentions]
+    probability = {"PERSON": 0.8, "GPE": 0.1, "DATE": 0.01}.get
+    for m, f in zip(mentions, one_by_one, strict=True):
+        m.features = f
+        set_label_prior(m, probability(m.label))
+    expected = np.stack([m.features for m in mentions])
+    for m in mentions:
+        m.features = m.features.copy()
+        m.features[M["label_prior"]] = m.features[M["title_fit"]] = m.features[M["sentence_fit"]] = 0.0
+    table = with_label_priors(mentions, probability)
+    assert table.tolist() == expected.tolist()
+    assert all(m.features.tolist() == row for m, row in zip(mentions, expected.tolist(), strict=True))
+    for number, m in enumerate(mentions):
+        m.score = 2.0 - number / 7
+    candidates = group(mentions, articles_read=3)
+    by_text = {c.text: c for c in candidates}
+    assert set(by_text) == {"Kamala Harris", "Atlanta", "Georgia", "Monday"}
+    harris = by_text["Kamala Harris"]
+    assert len(harris.mentions) == 4 and {m.text for m in harris.mentions} == {"Kamala Harris", "Harris"}
+    assert [m.score for m in harris.mentions] == sorted((m.score for m in harris.mentions), reverse=True)
+    assert len(by_text["Atlanta"].mentions) == 2 and len(by_text["Monday"].mentions) == 1
+    for candidate in candidates:
+        reference = _reference_features(candidate.mentions, 3)
+        assert dict(zip(CANDIDATE_FEATURES, candidate.features.tolist(), strict=True)) == reference

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.answer.candidates import Candidate, CandidateExtractor, Extraction, M, group, set_label_prior
+from rag.answer.candidates import (
+    Candidate,
+    CandidateExtractor,
+    Extraction,
+    M,
+    group,
+    set_label_prior,
+    with_label_priors,
+)
 from rag.answer.places import countries, states
 from rag.answer.question import Question, analyse
 from rag.answer.reader_model import ANSWERABLE_FEATURES, CHOICE_FEATURES, ReaderModel
@@ -235,11 +243,10 @@ class Reader:
         mentions = extraction.mentions
         if not mentions:
             return []
-        for mention in mentions:
-            set_label_prior(mention, model.priors.probability(mention.label, question.answer_class, question.key))
-        scores = model.mention.logit(np.stack([m.features for m in mentions]))
-        for mention, score in zip(mentions, scores, strict=True):
-            mention.score = float(score)
+        table = with_label_priors(mentions, lambda label: model.priors.probability(label, question.answer_class,
+                                                                                   question.key))
+        for mention, score in zip(mentions, model.mention.logit(table).tolist(), strict=True):
+            mention.score = score
         candidates = group(typed(mentions), extraction.articles_read)
         if not candidates:
             return []

@@ -52,7 +52,11 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; punctuation splits words, but "al-Sakher" and "U.S." stay whole."""
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    found = _WORD.findall(text)
+    if not found:
+        return []
+    # Words are ASCII letters and digits joined by ' ’ . -: lower-casing them joined is lower-casing each.
+    return "\x00".join(found).lower().replace("’", "'").split("\x00")
 
 
 def terms(text: str) -> list[str]:
