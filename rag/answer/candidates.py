@@ -138,7 +138,7 @@ class Mention:
     span: Span
     hit_rank: int
     article_rank: int
-    features: np.ndarray
+    features: np.ndarray  # a list while its extraction is filled (`_as_rows`)
     score: float = 0.0  # the reader's logit for this mention
 
     @property
@@ -277,6 +277,7 @@ class CandidateExtractor:
             extraction.mentions.extend(found)
             if stated:
                 extraction.mentioned.append(view)
+        _as_rows(extraction.mentions)
         return extraction
 
     def _sentence_mentions(self, extraction: Extraction, view: _SentenceView, title: list[str],
@@ -320,6 +321,7 @@ class CandidateExtractor:
                                        extraction.title_words(view.hit.article), keep_question_words=True)
                 if mention is not None:
                     found.append(mention)
+        _as_rows(found)
         return found
 
     def _sentences(self, hits: Sequence[Hit]) -> list[tuple[Hit, Sentence, int, int]]:
@@ -359,6 +361,7 @@ class CandidateExtractor:
 
     def mention(self, question: Question, view: _SentenceView, span: Span, weights: dict[str, float],
                 top_score: float, title: list[str], keep_question_words: bool = False) -> Mention | None:
+        """The mention of `span`, its features still a list (see `_as_rows`)."""
         phrase = self._phrase(question, view, span, keep_question_words)
         return None if phrase is None else self._mention(question, view, span, phrase, weights, top_score, title)
 
@@ -396,7 +399,8 @@ class CandidateExtractor:
     @staticmethod
     def _features(question: Question, view: _SentenceView, span: Span, first: int, last: int, overlap: float,
                   weights: dict[str, float], top_score: float, title: list[str], text: str, key: str
-                  ) -> np.ndarray:
+                  ) -> list:
+        """The mention's features as a list (made an array with its extraction's others: `_as_rows`)."""
         hit, words = view.hit, view.words
         f = [0.0] * len(MENTION_FEATURES)  # a list while it is filled: item by item it is faster than numpy
         f[_CLASS_MATCH] = LABEL_CLASS.get(span.label, "THING") == question.answer_class
@@ -412,14 +416,22 @@ class CandidateExtractor:
         f[_QUESTION_OVERLAP] = overlap
         f[_WORDS] = last - first + 1
         f[_CAPITALISED] = text[:1].isupper()
-        f[_HAS_DIGIT] = any(ch.isdigit() for ch in text)
+        f[_HAS_DIGIT] = any(map(str.isdigit, text))
         f[_IN_TITLE] = contains_run(title, words[first : last + 1])
         f[_SENTENCE_START] = first == 0
         _nearness(f, question, view, first, last, weights)
         _cues(f, view, first, last)
         _slot(f, question, view, span, first, last)
         f[_PLACE_FITS], f[_PLACE_MISFITS] = place_fit(question.focus, key)
-        return np.array(f, dtype=np.float64)
+        return f
+
+
+def _as_rows(mentions: Sequence[Mention]) -> None:
+    """Mentions' features (filled as lists, item by item faster than numpy) made rows of one float64 matrix: one
+    conversion for an extraction instead of one per mention."""
+    if mentions:
+        for mention, row in zip(mentions, np.array([m.features for m in mentions], dtype=np.float64), strict=True):
+            mention.features = row
 
 
 def _tokens(line_text: str, sentence: Sentence) -> tuple[list[int], list[int], list[str]]:
@@ -444,6 +456,9 @@ def _positions(question: Question, words: list[str], stems: list[str], weights: 
 def _nearness(f: list, question: Question, view: _SentenceView, first: int, last: int,
               weights: dict[str, float]) -> None:
     """How close the question's words stand to the mention (words first..last)."""
+    if not view.term_positions:  # most sentences hold none of the question's words: nothing is near
+        f[_PROXIMITY] = f[_WINDOW_TERMS] = f[_WEIGHTED_WINDOW] = 0.0
+        return
     stems = view.stems
     outside = [i for i in view.term_positions if not first <= i <= last]
     distance = min((first - i if i < first else i - last for i in outside), default=None)

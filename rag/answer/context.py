@@ -17,12 +17,14 @@ def surroundings(article: Article, line: int, cache: dict, *, reporting: bool) -
     key = (article.id, line, reporting)
     if key not in cache:
         lines = article.lines
-        furniture = set(article.furniture)
         if reporting:
-            kept = [n for n in range(1, len(lines) + 1) if lines[n - 1].strip() and n not in furniture]
-            position = kept.index(line) if line in kept else 0
+            # The article's reporting lines and their positions, listed once for all its sentences.
+            kept, positions = cache.get((article.id, "reporting")) or cache.setdefault(
+                (article.id, "reporting"), _reporting_lines(article))
+            position = positions.get(line, 0)
             around = kept[max(0, position - CONTEXT_LINES) : position + CONTEXT_LINES + 1]
         else:
+            furniture = article.furniture
             around = [n for n in range(line - CONTEXT_LINES, line + CONTEXT_LINES + 1)
                       if n != line and 1 <= n <= len(lines) and n not in furniture]
         parts = [article.title, *(lines[n - 1] for n in around)]
@@ -30,6 +32,13 @@ def surroundings(article: Article, line: int, cache: dict, *, reporting: bool) -
         # as the terms of the joined text: no word spans two lines).
         cache[key] = ("\n".join(parts).lower(), frozenset().union(*map(term_set, parts)))
     return cache[key]
+
+
+def _reporting_lines(article: Article) -> tuple[list[int], dict[int, int]]:
+    """The numbers of the article's lines that report (not blank, not furniture), and each one's position."""
+    furniture = set(article.furniture)
+    kept = [n for n, text in enumerate(article.lines, 1) if text.strip() and n not in furniture]
+    return kept, {n: i for i, n in enumerate(kept)}
 
 
 def name_score(question_names: list[str], sentence_lower: str, context_lower: str, near: float,
