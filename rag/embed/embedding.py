@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"}
 TOKEN_BUDGET = 2048  # tokens per ONNX batch (padded): measured faster here than 8,192 (27.5 vs 25.6 chunks/s)
 TOKENIZE_SLICE = 4096  # texts tokenized at a time
+# Up to this many texts (a question, a few sentences) are embedded on one thread. Two threads were no faster for
+# one question here (5.9 to 6.2 ms against 6.7), and, with the other core busy, much slower: p95 22 ms against 11
+# (their pool waits for the thread that lost its core). Batches of an index build keep every core.
+ONE_THREAD_TEXTS = 16
 
 
 def resolve_model_path(name: str) -> Path:
@@ -62,7 +66,9 @@ class Embedder:
         self.cache_dir = Path(cache_dir) if cache_dir else Path("index") / "models"
         self.threads = threads
         self._model: SentenceTransformer | None = None
-        self._session: Any = None
+        self._session: Any = None  # one thread: questions and other small batches
+        self._batch_session: Any = None  # `threads` threads (0: every core), made on the first large batch
+        self._model_file = Path()  # the exported model both sessions run
         self._tokenizer: Any = None
         self._truncating: Any = None
         self._window = 0
@@ -135,19 +141,10 @@ class Embedder:
 
         model_file = exported_model(self.path, self.backend, self.cache_dir)
         ort.set_default_logger_severity(3)  # no coloured warnings (telemetry, a read-only home) on a user's terminal
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        try:
-            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a corrupt cache file: say where it is, so it can be removed
-            raise SettingsError(
-                f"could not load the exported model {model_file}: {exc}; delete it to re-export"
-            ) from None
+        self._session = _onnx_session(ort, model_file, threads=1)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._dimension = int(self._encode_ids([self._truncating.encode("a").ids]).shape[-1])
+        self._model_file = model_file
 
     @property
     def model(self) -> SentenceTransformer:
@@ -198,6 +195,13 @@ class Embedder:
                     on_progress: Callable[[str, int, int], None] | None) -> np.ndarray:
         # Longest first (by characters, a close proxy for tokens), tokenized a slice at a time so that a large
         # build never holds every text's tokens at once; batches sized by a token budget pad little.
+        session = self._session
+        if len(texts) > ONE_THREAD_TEXTS and self.threads != 1:
+            if self._batch_session is None:
+                import onnxruntime as ort
+
+                self._batch_session = _onnx_session(ort, self._model_file, self.threads)
+            session = self._batch_session
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         done = 0
@@ -210,7 +214,7 @@ class Embedder:
                 while start < len(local):
                     size = max(1, min(self.batch_size * 4, TOKEN_BUDGET // max(len(ids[local[start]]), 1)))
                     batch = local[start : start + size]
-                    out[[rows[j] for j in batch]] = self._encode_ids([ids[j] for j in batch])
+                    out[[rows[j] for j in batch]] = self._encode_ids([ids[j] for j in batch], session)
                     start += len(batch)
                     done += len(batch)
                     bar.update(len(batch))
@@ -218,7 +222,7 @@ class Embedder:
                         on_progress(desc, done, len(texts))
         return out
 
-    def _encode_ids(self, batch: list[list[int]]) -> np.ndarray:
+    def _encode_ids(self, batch: list[list[int]], session: Any = None) -> np.ndarray:
         width = max(len(x) for x in batch)
         input_ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -226,7 +230,7 @@ class Embedder:
             input_ids[row, : len(x)] = x
             mask[row, : len(x)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        return self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        return (session or self._session).run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
 
     def _embed_torch(self, texts: Sequence[str], desc: str, bar_on: bool,
                      on_progress: Callable[[str, int, int], None] | None) -> np.ndarray:
@@ -248,6 +252,20 @@ class Embedder:
                 if on_progress is not None:
                     on_progress(desc, min(begin + step, len(order)), len(order))
         return out
+
+
+def _onnx_session(ort: Any, model_file: Path, threads: int) -> Any:
+    """An onnxruntime session of the exported model on `threads` threads (0: every core)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a corrupt cache file: say where it is, so it can be removed
+        raise SettingsError(
+            f"could not load the exported model {model_file}: {exc}; delete it to re-export"
+        ) from None
 
 
 def make_embedder(settings: Settings) -> Embedder:
