@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import numbers
+import os
 import re
 import threading
 import time
@@ -205,7 +206,13 @@ class Citeline:
 
     def warm_up(self) -> None:
         """Load the embedder, the index and the reader now rather than at the first question; then leave what they
-        loaded out of the garbage collector's full collections (`_freeze_loaded`)."""
+        loaded out of the garbage collector's full collections (`_freeze_loaded`). With the reader's parse process
+        (the default; Linux, two cores or more, and before this process has started a thread or loaded spaCy),
+        questions are parsed in a second process from now on, while this one retrieves their passages."""
+        if self.settings.reader.parse_process and (os.cpu_count() or 1) > 1:
+            from rag.answer import nlp_process
+
+            nlp_process.start()
         self.embedder.warm_up()
         self.reader().warm_up()
         self.answer_reader().warm_up(place_lists=True)

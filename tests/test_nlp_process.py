@@ -92,3 +92,37 @@ def _zombie(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+# A warm Citeline in a new process: the question is parsed by the second process while this one retrieves.
+WARM = """
+import json, os, sys
+from rag.api import Citeline
+from rag.ingest import nlp
+from rag.settings import Settings
+app = Citeline(Settings.from_env(index_dir=sys.argv[1]))
+app.warm_up()
+answers = [app.ask(q) for q in ("Who was killed at Camp Taji?", "How many rockets hit Camp Taji?")]
+print(json.dumps({"served": nlp.server() is not None, "spacy_in_asker": "spacy" in sys.modules,
+                  "answers": [[a.answer, a.short_answer, a.confidence, [(c.source, c.line_start) for c in a.citations]]
+                              for a in answers]}))
+"""
+
+
+def test_a_warm_citeline_parses_questions_in_a_second_process_unless_told_not_to(seed_index_dir):
+    """With the reader's parse process (the default), a warm Citeline never loads spaCy itself, and answers
+    exactly as a process that parses its own questions does (CITELINE_READER_PARSE_PROCESS=0): the same answers,
+    short answers, confidences and cited lines (Camp Taji: line 12 of the seed article)."""
+    found = {}
+    for parse_process in ("1", "0"):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "CITELINE_READER_PARSE_PROCESS": parse_process}
+        result = subprocess.run([sys.executable, "-c", WARM, str(seed_index_dir)], capture_output=True, text=True,
+                                timeout=180, env=env)
+        assert result.returncode == 0, result.stderr
+        found[parse_process] = json.loads(result.stdout)
+    assert found["1"]["served"] and not found["1"]["spacy_in_asker"]
+    assert not found["0"]["served"] and found["0"]["spacy_in_asker"]
+    assert found["1"]["answers"] == found["0"]["answers"]
+    killed, rockets = found["1"]["answers"]
+    assert killed[3][0][0].endswith("000_9e313fdb7c8eba7c.txt") and killed[3][0][1] == 12
+    assert "18 rockets" in seed_line(rockets[3][0][1])

@@ -50,7 +50,11 @@ class NlpProcess:
 
 def start() -> NlpProcess | None:
     """Serve spaCy from a forked process from now on, where forking is safe: on Linux, before this process has
-    started a thread or loaded spaCy. Returns the process, or None when questions are parsed here as before."""
+    started a thread or loaded spaCy. Returns the process (the one already serving, if any), or None when questions
+    are parsed here as before."""
+    serving = nlp.server()
+    if isinstance(serving, NlpProcess):
+        return serving
     if not sys.platform.startswith("linux") or threading.active_count() > 1 or "spacy" in sys.modules:
         return None
     try:

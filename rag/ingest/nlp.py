@@ -97,6 +97,11 @@ def serve_from(server: Served | None) -> None:
     _server = server
 
 
+def server() -> Served | None:
+    """What serves question analyses and line annotations now; None: this process parses them itself."""
+    return _server
+
+
 def served(kind: str, payload: Any) -> Any:
     """The server's answer to ("analyse", question) or ("annotate", lines); NOT_SERVED when there is no server
     (or it has gone), and the caller parses for itself."""
