@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.embed.embedding import ONE_THREAD_TEXTS, Embedder, _onnx_session
+from rag.embed.embedding import ONE_THREAD_TOKENS, Embedder, _onnx_session
 
 
 def test_a_question_is_embedded_on_one_thread_and_a_large_batch_on_every_core(embedder: Embedder):
     """A question runs on the one-thread session and gets the very vector the all-core session gives it (the
-    session changes the speed under load, not the answer); a batch larger than ONE_THREAD_TEXTS runs on the
-    all-core session, made when first needed, and its vectors are the questions' own (int8 batches agree to
-    0.98 cosine)."""
+    session changes the speed under load, not the answer); a batch of more than ONE_THREAD_TOKENS tokens runs on
+    the all-core session, made when first needed, and its vectors are the texts' own (int8 batches agree to 0.98
+    cosine)."""
     import onnxruntime as ort
 
     question = "Who was killed at Camp Taji?"
@@ -22,8 +22,8 @@ def test_a_question_is_embedded_on_one_thread_and_a_large_batch_on_every_core(em
     vector = embedder._encode_ids([embedder._truncating.encode(question).ids], every_core)[0]
     assert np.array_equal(alone, vector.astype(np.float32))
 
-    texts = [f"Rocket attack number {i} hit Camp Taji, north of Baghdad, on a Wednesday." for i in
-             range(ONE_THREAD_TEXTS + 4)]
+    texts = [f"Rocket attack number {i} hit Camp Taji, north of Baghdad, on a Wednesday." for i in range(20)]
+    assert sum(embedder.count_tokens(texts)) > ONE_THREAD_TOKENS
     batch = embedder.embed(texts)
     assert embedder._batch_session is not None
     assert embedder._batch_session.get_session_options().intra_op_num_threads == embedder.threads

@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"}
 TOKEN_BUDGET = 2048  # tokens per ONNX batch (padded): measured faster here than 8,192 (27.5 vs 25.6 chunks/s)
 TOKENIZE_SLICE = 4096  # texts tokenized at a time
-# Up to this many texts (a question, a few sentences) are embedded on one thread. Two threads were no faster for
-# one question here (5.9 to 6.2 ms against 6.7), and, with the other core busy, much slower: p95 22 ms against 11
-# (their pool waits for the thread that lost its core). Batches of an index build keep every core.
-ONE_THREAD_TEXTS = 16
+# A batch of up to this many tokens (padded; a question is 10 to 40) runs on one thread. Two threads were no faster
+# for one question here (5.9 to 6.2 ms against 6.7), and, with the other core busy, much slower: p95 22 ms against
+# 11 (their pool waits for the thread that lost its core). Larger batches (an update's chunks, a build) keep every
+# core: 13 chunks took 0.41 s on two threads, 0.8 s on one.
+ONE_THREAD_TOKENS = 256
 
 
 def resolve_model_path(name: str) -> Path:
@@ -195,13 +196,6 @@ class Embedder:
                     on_progress: Callable[[str, int, int], None] | None) -> np.ndarray:
         # Longest first (by characters, a close proxy for tokens), tokenized a slice at a time so that a large
         # build never holds every text's tokens at once; batches sized by a token budget pad little.
-        session = self._session
-        if len(texts) > ONE_THREAD_TEXTS and self.threads != 1:
-            if self._batch_session is None:
-                import onnxruntime as ort
-
-                self._batch_session = _onnx_session(ort, self._model_file, self.threads)
-            session = self._batch_session
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         done = 0
@@ -214,13 +208,24 @@ class Embedder:
                 while start < len(local):
                     size = max(1, min(self.batch_size * 4, TOKEN_BUDGET // max(len(ids[local[start]]), 1)))
                     batch = local[start : start + size]
-                    out[[rows[j] for j in batch]] = self._encode_ids([ids[j] for j in batch], session)
+                    tokens = len(batch) * len(ids[local[start]])  # padded to the longest, the first
+                    out[[rows[j] for j in batch]] = self._encode_ids([ids[j] for j in batch], self._session_for(tokens))
                     start += len(batch)
                     done += len(batch)
                     bar.update(len(batch))
                     if on_progress is not None:
                         on_progress(desc, done, len(texts))
         return out
+
+    def _session_for(self, tokens: int) -> Any:
+        """The one-thread session for a small batch, the every-core one (made when first needed) for a larger."""
+        if tokens <= ONE_THREAD_TOKENS or self.threads == 1:
+            return self._session
+        if self._batch_session is None:
+            import onnxruntime as ort
+
+            self._batch_session = _onnx_session(ort, self._model_file, self.threads)
+        return self._batch_session
 
     def _encode_ids(self, batch: list[list[int]], session: Any = None) -> np.ndarray:
         width = max(len(x) for x in batch)
