@@ -49,7 +49,7 @@ class EmbedSettings(Section):
         choices=EMBED_BACKENDS))
     # Where exported ONNX models are cached; "" means a "models" folder inside the index folder.
     model_cache: str = ""
-    embed_threads: int = 0  # onnxruntime threads; 0 lets it use every core
+    embed_threads: int = 0  # onnxruntime threads for batches (a question runs on one); 0 lets them use every core
 
     def check(self) -> None:
         if self.embed_backend not in EMBED_BACKENDS:
