@@ -24,7 +24,6 @@ from rag.answer.candidates import (
     Extraction,
     M,
     group,
-    set_label_prior,
     with_label_priors,
 )
 from rag.answer.places import countries, states
@@ -239,22 +238,26 @@ class Reader:
 
     def rank(self, extraction: Extraction) -> list[Candidate]:
         """Score every mention, group them into answers, score the answers: best first."""
-        model, question = self.model, extraction.question
         mentions = extraction.mentions
         if not mentions:
             return []
-        table = with_label_priors(mentions, lambda label: model.priors.probability(label, question.answer_class,
-                                                                                   question.key))
-        for mention, score in zip(mentions, model.mention.logit(table).tolist(), strict=True):
-            mention.score = score
+        self._score(mentions, extraction.question)
         candidates = group(typed(mentions), extraction.articles_read)
         if not candidates:
             return []
-        probabilities = model.candidate.probability(np.stack([c.features for c in candidates]))
+        probabilities = self.model.candidate.probability(np.stack([c.features for c in candidates]))
         for candidate, probability in zip(candidates, probabilities, strict=True):
             candidate.probability = float(probability)
         candidates.sort(key=lambda c: (-c.probability, c.best.hit_rank))
         return candidates
+
+    def _score(self, mentions: list, question: Question) -> None:
+        """Each mention's label probability for the question, then its score (a logit) from the mention model."""
+        priors = self.model.priors
+        table = with_label_priors(mentions, lambda label: priors.probability(label, question.answer_class,
+                                                                             question.key))
+        for mention, score in zip(mentions, self.model.mention.logit(table).tolist(), strict=True):
+            mention.score = score
 
     def answerability(self, reading: Reading, hits: Sequence[Hit]) -> float:
         features = answerable_features(reading, hits)
@@ -268,13 +271,8 @@ class Reader:
         rows, evidence = [], []
         for choice in choices:
             mentions = reading.extractor.phrase_mentions(extraction, choice)
-            for mention in mentions:
-                set_label_prior(mention, self.model.priors.probability(
-                    mention.label, reading.question.answer_class, reading.question.key))
             if mentions:
-                scores = self.model.mention.logit(np.stack([m.features for m in mentions]))
-                for mention, score in zip(mentions, scores, strict=True):
-                    mention.score = float(score)
+                self._score(mentions, reading.question)
                 mentions.sort(key=lambda m: -m.score)
             rows.append(choice_features(choice, mentions, reading, extraction.articles_read))
             evidence.append(mentions)
