@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rag.answer.context import name_score, surroundings
+from rag.answer.context import name_score, reporting_lines, surroundings
 from rag.answer.places import place_fit
 from rag.answer.question import LABEL_CLASS, Question, singular
 from rag.ingest.chunking import Sentence, line_sentences
@@ -333,9 +333,7 @@ class CandidateExtractor:
             article = hit.article
             rank = article_ranks.setdefault(article.id, len(article_ranks) + 1)
             if article.id not in reporting:
-                furniture = set(article.furniture)
-                numbers = [n for n, text in enumerate(article.lines, 1) if text.strip() and n not in furniture]
-                reporting[article.id] = {n: i for i, n in enumerate(numbers)}
+                reporting[article.id] = reporting_lines(article)[1]
             for sentence in line_sentences(article, range(hit.chunk.line_start, hit.chunk.line_end + 1)):
                 key = (article.id, sentence.line, sentence.start)
                 if key not in seen:

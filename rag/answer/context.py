@@ -20,7 +20,7 @@ def surroundings(article: Article, line: int, cache: dict, *, reporting: bool) -
         if reporting:
             # The article's reporting lines and their positions, listed once for all its sentences.
             kept, positions = cache.get((article.id, "reporting")) or cache.setdefault(
-                (article.id, "reporting"), _reporting_lines(article))
+                (article.id, "reporting"), reporting_lines(article))
             position = positions.get(line, 0)
             around = kept[max(0, position - CONTEXT_LINES) : position + CONTEXT_LINES + 1]
         else:
@@ -34,8 +34,9 @@ def surroundings(article: Article, line: int, cache: dict, *, reporting: bool) -
     return cache[key]
 
 
-def _reporting_lines(article: Article) -> tuple[list[int], dict[int, int]]:
-    """The numbers of the article's lines that report (not blank, not furniture), and each one's position."""
+def reporting_lines(article: Article) -> tuple[list[int], dict[int, int]]:
+    """The numbers of the article's lines that report (not blank, not furniture), and each one's position among
+    them (the reader's `line_position` feature, and the surroundings the sentence scorer reads)."""
     furniture = set(article.furniture)
     kept = [n for n, text in enumerate(article.lines, 1) if text.strip() and n not in furniture]
     return kept, {n: i for i, n in enumerate(kept)}
