@@ -23,7 +23,7 @@ from rag.ingest.chunking import Sentence, line_sentences
 from rag.ingest.nlp import AMOUNTS, APPROXIMATE, NOUN_PHRASE
 from rag.schema import Article, Hit, Span
 from rag.text.normalize import contains_run, normalize_answer
-from rag.text.terms import STOPWORDS, stem, term_set
+from rag.text.terms import STOPWORDS, lower_each, stem, term_set
 
 # Credit for a question's name stated in the lines around a sentence (see rag/answer/context.py) rather than in it.
 NEAR_NAME = 0.7
@@ -436,8 +436,7 @@ def _tokens(line_text: str, sentence: Sentence) -> tuple[list[int], list[int], l
     spans = [match.span() for match in _TOKEN.finditer(line_text, sentence.start, sentence.end)]
     if not spans:
         return [], [], []
-    # Tokens hold no character that lower-cases to a separator: one lower() for all of them.
-    words = "\x00".join([line_text[start:end] for start, end in spans]).lower().split("\x00")
+    words = lower_each([line_text[start:end] for start, end in spans])
     return [start for start, _ in spans], [end for _, end in spans], words
 
 

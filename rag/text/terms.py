@@ -50,13 +50,15 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
+def lower_each(tokens: list[str]) -> list[str]:
+    """Each token lower-cased, in one call: tokens joined by a character that no token holds or lower-cases to
+    (tokens are letters, digits, signs such as $ and %, and joining punctuation), lower-cased, split again."""
+    return "\x00".join(tokens).lower().split("\x00") if tokens else []
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; punctuation splits words, but "al-Sakher" and "U.S." stay whole."""
-    found = _WORD.findall(text)
-    if not found:
-        return []
-    # Words are ASCII letters and digits joined by ' ’ . -: lower-casing them joined is lower-casing each.
-    return "\x00".join(found).lower().replace("’", "'").split("\x00")
+    return lower_each(_WORD.findall(text.replace("’", "'")))  # the pattern joins words on either apostrophe
 
 
 def terms(text: str) -> list[str]:
